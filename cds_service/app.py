@@ -1,0 +1,143 @@
+"""The ASGI application: an explicit factory taking settings, as Starlette does; no module-level app."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .engine import RuleEngine
+from .errors import Issue, ServiceError, json_path, operation_outcome
+from .invocation import invoke, parse_request
+from .knowledge import Knowledge, load_knowledge
+from .logs import configure_logging, log_event
+from .models import DiscoveryResponse, to_wire
+from .prefetch import FhirAccess
+from .services import build_services
+from .settings import Settings
+
+logger = logging.getLogger("vitdmg_cds")
+PROFILES = ("nl-be", "dach", "us-endocrine-2011")
+
+
+def create_app(
+    settings: Settings | None = None, *, knowledge: Knowledge | None = None, http_client: httpx.AsyncClient | None = None
+) -> FastAPI:
+    """Build the service. Knowledge is loaded and every ruleset compiled here, so a bad rule fails startup."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    knowledge = knowledge or load_knowledge(settings.rules_dir)
+    engine = RuleEngine(knowledge, PROFILES)
+    services = build_services(knowledge)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_client = http_client is None
+        client = http_client or httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.fhir_read_timeout, connect=settings.fhir_connect_timeout),
+            follow_redirects=False,
+        )
+        app.state.access = FhirAccess(client, settings.fhir_max_pages, settings.fhir_budget_seconds)
+        try:
+            yield
+        finally:
+            if own_client:
+                await client.aclose()
+
+    app = FastAPI(title="vitdmg-cds", version=knowledge.version, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings, app.state.knowledge, app.state.engine = settings, knowledge, engine
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept-Language"],
+        )
+    _add_error_handlers(app)
+
+    @app.get("/cds-services")
+    async def discovery() -> JSONResponse:
+        body = DiscoveryResponse(services=[s.describe(knowledge.version) for s in services.values()])
+        return JSONResponse(to_wire(body))
+
+    @app.post("/cds-services/{service_id}")
+    async def call_service(service_id: str, request: Request) -> JSONResponse:
+        service = services.get(service_id)
+        if service is None:
+            raise ServiceError(404, [Issue("not-found", f"no CDS service with id {service_id!r}", "id")])
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            where = f"line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else "body"
+            raise ServiceError(400, [Issue("structure", f"the body is not valid JSON ({where})")]) from None
+        cds_request = parse_request(body, service)
+        locale = pick_locale(request.headers.get("accept-language"), settings.locale)
+        outcome = await invoke(
+            cds_request, service, knowledge=knowledge, engine=engine, settings=settings,
+            locale=locale, access=request.app.state.access,
+        )
+        log_event("invocation", service=service_id, hookInstance=cds_request.hookInstance,
+                  timings_ms=outcome.timings, cards=outcome.card_codes)
+        return JSONResponse(to_wire(outcome.response))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, Any]:
+        return {"status": "ready", "knowledge": knowledge.version, "profile": settings.profile,
+                "rulesets": "compiled", "engine_live_sessions": engine.live_sessions}
+
+    return app
+
+
+def pick_locale(header: str | None, default: str) -> str:
+    """The first of nl/en in Accept-Language by preference (q-values), else the configured default."""
+    if not header:
+        return default
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        language = tag.strip().lower().split("-")[0]
+        if language in ("nl", "en") and quality > 0:
+            ranked.append((-quality, index, language))
+    return sorted(ranked)[0][2] if ranked else default
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, error: ServiceError) -> JSONResponse:
+        return JSONResponse(operation_outcome(error.issues), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        issues = [Issue("invalid", str(e.get("msg")), json_path(tuple(e.get("loc", ())))) for e in error.errors()]
+        return JSONResponse(operation_outcome(issues), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
+        return JSONResponse(operation_outcome([Issue(code, str(error.detail))]), status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        logger.error("internal error", extra={"event": {"error": type(error).__name__}}, exc_info=error)
+        return JSONResponse(operation_outcome([Issue("exception", "internal error in the CDS service")]), status_code=500)

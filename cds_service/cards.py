@@ -1,0 +1,206 @@
+"""Card rendering: card intents from the rule engine -> CDS Hooks cards in Dutch or English.
+
+One card per catalog code: the most urgent intent wins, the reasons of all intents of that code are shown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .engine import Derived
+from .facts import Evidence, FactSet
+from .knowledge import LOINC, CardDefinition, Knowledge, SuggestionTemplate
+from .models import INDICATOR_RANK, Action, Card, Coding, Source, Suggestion
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    locale: str
+    profile: str
+    patient_id: str
+    public_base_url: str | None = None
+
+
+def render_cards(derived: list[Derived], facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> list[Card]:
+    by_id = {d.id: d for d in derived}
+    intents: dict[str, list[Derived]] = {}
+    for d in derived:
+        if d.kind == "card":
+            intents.setdefault(str(d.fields["code"]), []).append(d)
+    cards = []
+    for code in sorted(intents, key=lambda c: (-max(INDICATOR_RANK[i.fields["indicator"]] for i in intents[c]), c)):
+        chosen = max(intents[code], key=lambda i: INDICATOR_RANK[i.fields["indicator"]])
+        evidence_ids: list[str] = []
+        for intent in intents[code]:
+            for fact_id in _input_facts(intent, by_id):
+                if fact_id not in evidence_ids:
+                    evidence_ids.append(fact_id)
+        cards.append(_render(knowledge.cards[code], chosen, [facts.evidence[i] for i in evidence_ids], facts, knowledge, ctx))
+    return cards
+
+
+def _input_facts(intent: Derived, by_id: dict[str, Derived]) -> list[str]:
+    """The input facts behind a derived fact, following findings back to the record."""
+    found: list[str] = []
+    for fact_id in intent.because:
+        found += _input_facts(by_id[fact_id], by_id) if fact_id in by_id else [fact_id]
+    return found
+
+
+def _render(
+    definition: CardDefinition, intent: Derived, why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext
+) -> Card:
+    loc = ctx.locale
+    common = knowledge.card_common
+    variant = definition.variants[str(intent.fields["variant"])]
+    values = _template_values(why, facts, knowledge, ctx)
+    summary = variant.summary[loc].format_map(values)  # type: ignore[index]
+    lines = [variant.advice[loc].format_map(values), "", f"**{common.headings['why'][loc]}**"]  # type: ignore[index]
+    lines += [f"- {_describe(e, knowledge, loc)}" for e in why]
+    lines += ["", f"**{common.headings['sources'][loc]}**"]  # type: ignore[index]
+    lines += [f"- {knowledge.citations[c].title}" for c in definition.cite]
+    profile = knowledge.profiles.profiles[ctx.profile].label
+    lines += ["", f"_{common.headings['profile'][loc]}: {profile} · {common.headings['knowledge'][loc]}: {knowledge.version}_"]  # type: ignore[index]
+    suggestions = _suggestions(variant.suggestions, why, facts, knowledge, ctx)
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary=summary,
+        detail="\n".join(lines),
+        indicator=intent.fields["indicator"],
+        source=Source(
+            label=f"{common.source_label[loc]} {knowledge.version}",  # type: ignore[index]
+            topic=Coding(system=common.topic_system, code=definition.code, display=definition.title[loc]),  # type: ignore[index]
+        ),
+        suggestions=suggestions or None,
+        selectionBehavior="at-most-one" if suggestions else None,
+        overrideReasons=[
+            Coding(system=common.override_reason_system, code=code, display=text[loc])  # type: ignore[index]
+            for code, text in common.override_reasons.items()
+        ],
+    )
+
+
+def _number(value: float, locale: str) -> str:
+    text = f"{value:.2f}" if abs(value) < 10 and value != int(value) or abs(value) < 3 else f"{value:.0f}"
+    return text.replace(".", ",") if locale == "nl" else text
+
+
+def _range(evidence: Evidence, locale: str) -> str:
+    low, high = evidence.range or (None, None)
+    parts = [_number(low, locale) if low is not None else "", _number(high, locale) if high is not None else ""]
+    return f"{'-'.join(parts)} {evidence.unit}"
+
+
+def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> dict[str, Any]:
+    loc = ctx.locale
+    thresholds = knowledge.thresholds(ctx.profile)
+    values: dict[str, Any] = {
+        f"limit_{k.removesuffix('_below').removesuffix('_from')}": _number(v, loc) for k, v in thresholds["vitd25"].items()
+    }
+    for evidence in facts.evidence.values():
+        if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
+            values[f"{evidence.analyte}_value"] = f"{_number(evidence.value, loc)} {evidence.unit}"
+            values[f"{evidence.analyte}_date"] = evidence.date
+            values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
+    partners = [e.name for e in why if e.kind == "med" and e.med_class in ("tetracycline", "levothyroxine", "oral-bisphosphonate")]
+    values["partner"] = ", ".join(dict.fromkeys(p for p in partners if p)) or "?"
+    for evidence in why:
+        if evidence.kind == "order" and evidence.value is not None:
+            unit = "µg" if evidence.unit == "ug" else evidence.unit
+            values["dose"] = f"{_number(evidence.value, loc)} {unit}"
+            values["limit"] = _dose_limit(evidence, why, thresholds, loc)
+    return values
+
+
+def _dose_limit(order: Evidence, why: list[Evidence], thresholds: dict[str, Any], loc: str) -> str:
+    if order.med_class == "mg-supplement":
+        return f"{_number(thresholds['mg_supplement_ul_mg'], loc)} mg"
+    return _vitd_band(why, thresholds, loc)
+
+
+def _vitd_band(why: list[Evidence], thresholds: dict[str, Any], loc: str) -> str:
+    ages = [e.value for e in why if e.kind == "patient" and e.value is not None]
+    bands = thresholds["vitd_ul_ug"]["bands"]
+    age = ages[0] if ages else None
+    band = next((b for b in bands if age is not None and age >= b["min_age_years"]), bands[0])
+    return f"{_number(band['ug_per_day'], loc)} µg"
+
+
+_MATCHED_ON = {"atc": "ATC", "rxnorm": "RxNorm", "snomed": "SNOMED"}
+
+
+def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """One line of the "why" section: the fact in words, and the resource it came from."""
+    ref = f" ({e.reference})" if e.reference else ""
+    nl = loc == "nl"
+    if e.kind == "lab" and e.analyte and e.value is not None:
+        label = knowledge.labs.analytes[e.analyte].label[loc]  # type: ignore[index]
+        text = f"{label} {_number(e.value, loc)} {e.unit} {'op' if nl else 'on'} {e.date}"
+        if e.range and e.range_source in ("lab", "profile"):
+            source = {"lab": "lab", "profile": "profiel" if nl else "profile"}[e.range_source]
+            text += f" (ref. {_range(e, loc)}, {source})"
+        elif e.range_source == "interpretation":
+            text += " (" + ("afwijkend volgens de lab-interpretatie" if nl else "abnormal by the lab's interpretation") + ")"
+        return text + ref
+    if e.kind == "lab-missing" and e.analyte:
+        label = knowledge.labs.analytes[e.analyte].label[loc]  # type: ignore[index]
+        return f"{'geen' if nl else 'no'} {label} {'binnen de terugkijkperiode' if nl else 'within the look-back window'}"
+    if e.kind in ("med", "order") and e.med_class:
+        cls = knowledge.medications.classes[e.med_class].label[loc]  # type: ignore[index]
+        how = knowledge.card_common.headings["text_match"][loc] if e.matched_on == "text" else _MATCHED_ON.get(e.matched_on or "", "")  # type: ignore[index]
+        prefix = ("order: " if nl else "order: ") if e.kind == "order" else ""
+        dose = f", {_number(e.value, loc)} {'µg' if e.unit == 'ug' else e.unit}/{'dag' if nl else 'day'}" if e.value is not None else ""
+        route = (", " + ("toedieningsweg niet vermeld" if nl else "route not stated")) if e.note == "route-unknown" else ""
+        return f"{prefix}{e.name} ({cls}; {how}{dose}{route}){ref}"
+    if e.kind == "order" and e.analyte:
+        return f"order: {e.name}{ref}"
+    if e.kind == "condition" and e.med_class:
+        group = knowledge.conditions.groups[e.med_class].label[loc]  # type: ignore[index]
+        return f"{group}: {e.name}{ref}"
+    if e.kind == "condition-absent" and e.med_class:
+        group = knowledge.conditions.groups[e.med_class].label[loc]  # type: ignore[index]
+        return f"{'geen' if nl else 'no'} {group} {'geregistreerd' if nl else 'recorded'}"
+    if e.kind == "patient" and e.value is not None:
+        return f"{'leeftijd' if nl else 'age'} {_number(e.value, loc)}{ref}"
+    return f"{e.kind}{ref}"
+
+
+def _suggestions(
+    templates: list[SuggestionTemplate], why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext
+) -> list[Suggestion]:
+    missing = {e.analyte for e in facts.evidence.values() if e.kind == "lab-missing"}
+    orders = [e for e in why if e.kind == "order" and e.reference]
+    out = []
+    for template in templates:
+        if template.when_missing and template.analyte not in missing:
+            continue
+        actions: list[Action] = []
+        if template.kind in ("replace-order-with-lab", "delete-order"):
+            actions += [
+                Action(type="delete", description=f"{'Verwijder' if ctx.locale == 'nl' else 'Delete'} {o.reference}", resourceId=o.reference)
+                for o in orders
+            ]
+        if template.kind in ("create-lab-order", "replace-order-with-lab") and template.analyte:
+            actions.append(_lab_order(template.analyte, knowledge, ctx))
+        if actions:
+            out.append(Suggestion(label=template.label[ctx.locale], uuid=str(uuid.uuid4()), actions=actions))  # type: ignore[index]
+    return out
+
+
+def _lab_order(analyte: str, knowledge: Knowledge, ctx: RenderContext) -> Action:
+    definition = knowledge.labs.analytes[analyte]
+    display = definition.loinc[definition.order_code]
+    label = definition.label[ctx.locale]  # type: ignore[index]
+    return Action(
+        type="create",
+        description=("Vraag aan: " if ctx.locale == "nl" else "Order: ") + label,
+        resource={
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "code": {"coding": [{"system": LOINC, "code": definition.order_code, "display": display}], "text": label},
+            "subject": {"reference": f"Patient/{ctx.patient_id}"},
+        },
+    )

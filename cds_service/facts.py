@@ -1,0 +1,420 @@
+"""Normalised facts: validated FHIR -> flat, typed facts in canonical units, plus the evidence behind each.
+
+Nothing is guessed: a value whose unit is unknown, a dose that cannot be computed or a result without a
+date is left out of the facts and reported. Absence is a fact too (`lab-missing`, `condition-absent`),
+so rules only ever join positive facts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from .knowledge import ATC, LOINC, RXNORM, SNOMED, Knowledge, MedicationClass, normalise_unit
+from .parsing import ParsedRecord
+from .reports import Report
+from ._dates import DAYS_PER_MONTH, age_years, to_datetime
+from ._dosage import DoseError, daily_dose
+
+Fact = dict[str, Any]
+INTERPRETATION_LOW = {"L", "LL", "LU", "<"}
+INTERPRETATION_HIGH = {"H", "HH", "HU", ">"}
+INTERPRETATION_NORMAL = {"N"}
+ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
+EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
+ORAL_ROUTES = {
+    (SNOMED, "26643006"),
+    ("urn:oid:2.16.840.1.113883.2.4.4.9", "9"),
+    ("http://standardterms.edqm.eu", "20053000"),
+}
+SYSTEMIC_ROUTES = ORAL_ROUTES | {
+    (SNOMED, "47625008"),  # intravenous
+    (SNOMED, "78421000"),  # intramuscular
+    (SNOMED, "34206005"),  # subcutaneous
+    ("http://standardterms.edqm.eu", "20045000"),
+    ("http://standardterms.edqm.eu", "20035000"),
+}
+
+
+@dataclass
+class Evidence:
+    """What a fact says about the record, for the card's data and "why" sections."""
+
+    kind: str
+    reference: str | None = None
+    analyte: str | None = None
+    value: float | None = None
+    unit: str | None = None
+    date: str | None = None
+    range: tuple[float | None, float | None] | None = None
+    range_source: str | None = None
+    name: str | None = None
+    med_class: str | None = None
+    matched_on: str | None = None
+    note: str | None = None
+    derived_from: list[str] = field(default_factory=list)
+    rule: str | None = None
+
+
+@dataclass
+class FactSet:
+    facts: list[Fact] = field(default_factory=list)
+    evidence: dict[str, Evidence] = field(default_factory=dict)
+    reports: list[Report] = field(default_factory=list)
+
+    def add(self, fact: Fact, evidence: Evidence) -> None:
+        fact_id = f"{fact['kind']}:{len(self.facts)}"
+        self.facts.append({**fact, "id": fact_id})
+        self.evidence[fact_id] = evidence
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    hook: str
+    profile: str
+    now: datetime
+    lookback_status_months: int
+    lookback_chemistry_months: int
+    selections: tuple[str, ...] | None = None
+
+
+def build_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContext) -> FactSet:
+    facts = FactSet(reports=list(record.reports))
+    _patient_facts(record, facts, ctx)
+    _lab_facts(record, knowledge, ctx, facts)
+    _condition_facts(record, knowledge, facts)
+    _medication_facts(record, knowledge, ctx, facts)
+    return facts
+
+
+# --- patient -------------------------------------------------------------------------------------------
+
+
+def _patient_facts(record: ParsedRecord, facts: FactSet, ctx: EvaluationContext) -> None:
+    patient = record.patient
+    if patient is None or patient.birthDate is None:
+        where = f"Patient/{patient.id}" if patient is not None else "prefetch.patient"
+        facts.reports.append(Report("facts", where, "no birth date: age-dependent rules not applied"))
+        return
+    birth = to_datetime(patient.birthDate)
+    if birth is None:
+        return
+    age = age_years(birth.date(), ctx.now)
+    facts.add({"kind": "patient", "age_years": age}, Evidence("patient", f"Patient/{patient.id}", value=age))
+
+
+# --- laboratory ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Lab:
+    analyte: str
+    value: float
+    when: datetime
+    flag: str
+    evidence: Evidence
+
+
+def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContext, facts: FactSet) -> None:
+    latest: dict[str, _Lab] = {}
+    seen: set[str] = set()
+    defaults = knowledge.profiles.common.get("reference_range_defaults", {})
+    for obs in record.observations:
+        ref = f"Observation/{obs.id}"
+        analyte = next(
+            (knowledge.loinc_index[c.code] for c in (obs.code.coding or []) if c.system == LOINC and c.code in knowledge.loinc_index),
+            None,
+        )
+        if analyte is None:
+            continue
+        when = to_datetime(obs.effectiveDateTime or obs.effectiveInstant or (obs.effectivePeriod.start if obs.effectivePeriod else None) or obs.issued)
+        if when is None:
+            facts.reports.append(Report("facts", ref, "no effective date or issued time; left out"))
+            continue
+        months = knowledge.lookback_months(analyte, ctx.lookback_status_months, ctx.lookback_chemistry_months)
+        if when < ctx.now - timedelta(days=months * DAYS_PER_MONTH):
+            continue
+        seen.add(analyte)
+        lab = _read_lab(obs, analyte, when, knowledge, defaults.get(analyte), facts, ref)
+        if lab is not None and (analyte not in latest or lab.when > latest[analyte].when):
+            latest[analyte] = lab
+    for analyte, lab in latest.items():
+        age_days = max(0.0, (ctx.now - lab.when).total_seconds() / 86400)
+        facts.add(
+            {"kind": "lab", "analyte": analyte, "value": lab.value, "flag": lab.flag, "age_days": round(age_days, 2)},
+            lab.evidence,
+        )
+    for analyte, definition in knowledge.labs.analytes.items():
+        if definition.status_result and analyte not in seen:
+            facts.add({"kind": "lab-missing", "analyte": analyte}, Evidence("lab-missing", analyte=analyte))
+
+
+def _read_lab(
+    obs: Any, analyte: str, when: datetime, knowledge: Knowledge, default: dict[str, Any] | None, facts: FactSet, ref: str
+) -> _Lab | None:
+    quantity = obs.valueQuantity
+    if quantity is None or quantity.value is None:
+        facts.reports.append(Report("facts", ref, "no numeric valueQuantity; left out"))
+        return None
+    if quantity.comparator:
+        facts.reports.append(Report("facts", ref, f"value has comparator {quantity.comparator!r}; left out"))
+        return None
+    definition = knowledge.labs.analytes[analyte]
+    factor = _unit_factor(quantity, definition.normalised_units)
+    if factor is None:
+        unit = quantity.code or quantity.unit
+        facts.reports.append(Report("facts", ref, f"unit {unit!r} unknown for {analyte}; left out"))
+        return None
+    value = float(Decimal(str(quantity.value))) * factor
+    low, high, source = _reference_range(obs, definition.normalised_units)
+    flag = "unknown"
+    if low is not None or high is not None:
+        flag = "low" if low is not None and value < low else "high" if high is not None and value > high else "normal"
+    else:
+        flag, source = _interpretation(obs)
+        if flag == "unknown" and default is not None:
+            low, high, source = float(default["low"]), float(default["high"]), "profile"
+            flag = "low" if value < low else "high" if value > high else "normal"
+    evidence = Evidence(
+        "lab", ref, analyte=analyte, value=round(value, 4), unit=definition.canonical_unit,
+        date=when.date().isoformat(), range=(low, high) if source in ("lab", "profile") else None, range_source=source,
+    )
+    return _Lab(analyte, value, when, flag, evidence)
+
+
+def _unit_factor(quantity: Any, units: dict[str, float]) -> float | None:
+    """The factor to the canonical unit: UCUM code first, then the unit text (case variants included)."""
+    for candidate in (quantity.code, quantity.unit):
+        if isinstance(candidate, str) and normalise_unit(candidate) in units:
+            return units[normalise_unit(candidate)]
+    return None
+
+
+def _reference_range(obs: Any, units: dict[str, float]) -> tuple[float | None, float | None, str | None]:
+    for rr in obs.referenceRange or []:
+        bounds: list[float | None] = []
+        for q in (rr.low, rr.high):
+            if q is None or q.value is None:
+                bounds.append(None)
+                continue
+            factor = _unit_factor(q, units)
+            if factor is None:
+                bounds = []
+                break
+            bounds.append(float(Decimal(str(q.value))) * factor)
+        if bounds and (bounds[0] is not None or bounds[1] is not None):
+            return bounds[0], bounds[1], "lab"
+    return None, None, None
+
+
+def _interpretation(obs: Any) -> tuple[str, str | None]:
+    for concept in obs.interpretation or []:
+        for coding in concept.coding or []:
+            if coding.code in INTERPRETATION_LOW:
+                return "low", "interpretation"
+            if coding.code in INTERPRETATION_HIGH:
+                return "high", "interpretation"
+            if coding.code in INTERPRETATION_NORMAL:
+                return "normal", "interpretation"
+    return "unknown", None
+
+
+# --- conditions ----------------------------------------------------------------------------------------
+
+
+def _condition_facts(record: ParsedRecord, knowledge: Knowledge, facts: FactSet) -> None:
+    present: set[str] = set()
+    sets = knowledge.conditions
+    for condition in record.conditions:
+        clinical = {c.code for c in (condition.clinicalStatus.coding or [])} if condition.clinicalStatus else set()
+        verification = {c.code for c in (condition.verificationStatus.coding or [])} if condition.verificationStatus else set()
+        if (clinical and not clinical & ACTIVE_CONDITION) or verification & EXCLUDED_VERIFICATION:
+            continue
+        for group_name, group in sets.groups.items():
+            for coding in condition.code.coding or [] if condition.code else []:
+                hit = (coding.system in sets.systems["snomed"] and coding.code in group.snomed) or (
+                    coding.system in sets.systems["icd10"] and any((coding.code or "").startswith(p) for p in group.icd10)
+                )
+                if hit and group_name not in present:
+                    present.add(group_name)
+                    facts.add(
+                        {"kind": "condition", "group": group_name},
+                        Evidence("condition", f"Condition/{condition.id}", name=coding.display or coding.code, med_class=group_name),
+                    )
+    for group_name in sets.groups:
+        if group_name not in present:
+            facts.add({"kind": "condition-absent", "group": group_name}, Evidence("condition-absent", med_class=group_name))
+
+
+# --- medication ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MedMatch:
+    med_class: str
+    ingredient: str | None
+    matched_on: str
+    name: str
+
+
+def classify_medication(concepts: list[Any], knowledge: Knowledge) -> list[MedMatch]:
+    """Classes of a medication (each ingredient of a combination counts): codes first, names as a last resort."""
+    matches: dict[tuple[str, str | None], MedMatch] = {}
+    texts: list[str] = []
+    for concept in concepts:
+        if concept is None:
+            continue
+        if concept.text:
+            texts.append(concept.text)
+        for coding in concept.coding or []:
+            if coding.display:
+                texts.append(coding.display)
+            for m in _match_coding(coding.system, coding.code, coding.display, knowledge):
+                matches.setdefault((m.med_class, m.ingredient), m)
+    if matches:
+        return list(matches.values())
+    for text in texts:
+        for m in _match_text(text, knowledge):
+            matches.setdefault((m.med_class, m.ingredient), m)
+    return list(matches.values())
+
+
+def _match_coding(system: str | None, code: str | None, display: str | None, knowledge: Knowledge) -> list[MedMatch]:
+    if not system or not code:
+        return []
+    found: list[MedMatch] = []
+    for class_name, med_class in knowledge.medications.classes.items():
+        for ing_name, ing in med_class.ingredients.items():
+            codes = {ATC: ing.atc, RXNORM: ing.rxnorm, SNOMED: ing.snomed}.get(system, [])
+            if code in codes:
+                on = {ATC: "atc", RXNORM: "rxnorm", SNOMED: "snomed"}[system]
+                found.append(MedMatch(class_name, ing_name, on, ing.names[0]))
+        if system == ATC and any(code.startswith(p) for p in med_class.atc_prefixes):
+            if not any(f.med_class == class_name for f in found):
+                found.append(MedMatch(class_name, None, "atc", display or code))
+    return found
+
+
+_WORD_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _match_text(text: str, knowledge: Knowledge) -> list[MedMatch]:
+    lowered = text.lower()
+    found = []
+    for class_name, med_class in knowledge.medications.classes.items():
+        for ing_name, ing in med_class.ingredients.items():
+            for name in ing.names:
+                pattern = _WORD_CACHE.setdefault(name, re.compile(rf"(?<![a-z]){re.escape(name.lower())}(?![a-z])"))
+                if pattern.search(lowered):
+                    found.append(MedMatch(class_name, ing_name, "text", ing.names[0]))
+                    break
+    return found
+
+
+def _route(dosages: list[Any]) -> str:
+    """'oral', 'systemic' (IV/IM/SC), 'other' (a route is given but neither), or 'unknown'."""
+    routes = [d.route for d in dosages if d is not None and d.route is not None]
+    if not routes:
+        return "unknown"
+    for route in routes:
+        for coding in route.coding or []:
+            if (coding.system, coding.code) in ORAL_ROUTES:
+                return "oral"
+            if (coding.system, coding.code) in SYSTEMIC_ROUTES:
+                return "systemic"
+        if route.text and route.text.strip().lower() in {"oral", "oraal", "per os", "po"}:
+            return "oral"
+    return "other"
+
+
+def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContext, facts: FactSet) -> None:
+    items: list[tuple[Any, str, bool]] = []
+    for statement in record.statements:
+        period = statement.effectivePeriod
+        end = to_datetime(period.end) if period is not None and period.end is not None else None
+        if end is not None and end < ctx.now:
+            continue
+        items.append((statement, "MedicationStatement", False))
+    items += [(r, "MedicationRequest", False) for r in record.requests]
+    drafts = [(r, "MedicationRequest", True) for r in record.draft_medication_requests]
+    items += drafts
+    subjects = _subjects(ctx, [f"MedicationRequest/{r.id}" for r, _, _ in drafts] + [f"ServiceRequest/{s.id}" for s in record.draft_service_requests])
+    for resource, kind, is_draft in items:
+        ref = f"{kind}/{resource.id}"
+        concepts, medication = _medication_concepts(resource, record, facts, ref)
+        if not concepts:
+            continue
+        dosages = list(resource.dosage or []) if kind == "MedicationStatement" else list(resource.dosageInstruction or [])
+        route = _route(dosages)
+        for match in classify_medication(concepts, knowledge):
+            med_class = knowledge.medications.classes[match.med_class]
+            if not _route_allows(med_class, match, route, facts, ref):
+                continue
+            evidence = Evidence("med", ref, name=match.name, med_class=match.med_class, matched_on=match.matched_on,
+                                note=None if route != "unknown" or not med_class.oral_only else "route-unknown")
+            facts.add({"kind": "med", "class": match.med_class, "draft": "yes" if is_draft else "no", "route": route}, evidence)
+            if is_draft and ref in subjects:
+                _order_fact(resource, match, med_class, medication, knowledge, facts, ref, evidence)
+    for service in record.draft_service_requests:
+        ref = f"ServiceRequest/{service.id}"
+        if ref not in subjects:
+            continue
+        for coding in (service.code.coding or []) if service.code else []:
+            if coding.system == LOINC and coding.code in knowledge.loinc_index:
+                analyte = knowledge.loinc_index[coding.code]
+                facts.add({"kind": "order", "type": "service", "analyte": analyte}, Evidence("order", ref, analyte=analyte, name=coding.display or coding.code))
+                break
+
+
+def _subjects(ctx: EvaluationContext, drafts: list[str]) -> set[str]:
+    """order-select: the selections; order-sign: every draft order."""
+    if ctx.hook == "order-select" and ctx.selections is not None:
+        return set(ctx.selections)
+    return set(drafts)
+
+
+def _route_allows(med_class: MedicationClass, match: MedMatch, route: str, facts: FactSet, ref: str) -> bool:
+    if med_class.oral_only and route in ("systemic", "other"):
+        return False
+    if med_class.requires_systemic_route and match.matched_on != "atc" and route not in ("oral", "systemic"):
+        facts.reports.append(Report("facts", ref, f"{match.name}: route {route}; systemic use cannot be established, left out"))
+        return False
+    return True
+
+
+def _medication_concepts(resource: Any, record: ParsedRecord, facts: FactSet, ref: str) -> tuple[list[Any], Any]:
+    """The medication's code and its ingredients' codes, from the concept or the referenced Medication."""
+    if resource.medicationCodeableConcept is not None:
+        return [resource.medicationCodeableConcept], None
+    reference = resource.medicationReference.reference if resource.medicationReference else None
+    medication = None
+    if reference and reference.startswith("#"):
+        medication = next((c for c in (resource.contained or []) if c.id == reference[1:] and c.get_resource_type() == "Medication"), None)
+    elif reference:
+        medication = record.medications.get(reference) or record.medications.get("Medication/" + reference.rsplit("/", 1)[-1])
+    if medication is None:
+        facts.reports.append(Report("facts", ref, f"medication reference {reference!r} not found; left out"))
+        return [], None
+    concepts = [medication.code] + [i.itemCodeableConcept for i in (medication.ingredient or []) if i.itemCodeableConcept]
+    return [c for c in concepts if c is not None], medication
+
+
+def _order_fact(
+    resource: Any, match: MedMatch, med_class: MedicationClass, medication: Any, knowledge: Knowledge,
+    facts: FactSet, ref: str, evidence: Evidence,
+) -> None:
+    fact: Fact = {"kind": "order", "type": "medication", "class": match.med_class}
+    dose_evidence = Evidence("order", ref, name=match.name, med_class=match.med_class, matched_on=match.matched_on)
+    if match.med_class in ("vitd-native", "mg-supplement"):
+        ingredient = med_class.ingredients.get(match.ingredient) if match.ingredient else None
+        try:
+            dose = daily_dose(resource.dosageInstruction or [], match.med_class, ingredient, medication, knowledge)
+        except DoseError as error:
+            facts.reports.append(Report("facts", ref, f"daily dose of {match.name} not computed: {error}"))
+        else:
+            fact["daily_dose"] = round(dose.value, 3)
+            dose_evidence.value, dose_evidence.unit = round(dose.value, 3), dose.unit
+    facts.add(fact, dose_evidence)

@@ -1,0 +1,102 @@
+"""Read-only FHIR access to the EHR's `fhirServer`: reads and paged searches within a time budget."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirUnavailable(Exception):
+    """The server could not give the data: says why, without the token or any response content."""
+
+
+class FhirClient:
+    """One request's view of one FHIR server; the bearer token goes on every call, to that host only."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, access_token: str | None, max_pages: int) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/") + "/"
+        self._origin = _origin(self._base)
+        self._token = access_token
+        self._max_pages = max_pages
+
+    async def query(self, relative: str) -> list[dict[str, Any]] | None:
+        """Run one prefetch query: a read gives one resource or None (404), a search all pages' resources."""
+        url = urljoin(self._base, relative)
+        if "?" not in relative and relative.count("/") == 1:
+            body = await self._get(url, allow_not_found=True)
+            return None if body is None else [body]
+        return await self.search_pages(url)
+
+    async def search_pages(self, url: str, first_page: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """All entries of a searchset, following `next` links on the same server up to the page limit."""
+        page = first_page if first_page is not None else await self._get(url)
+        resources: list[dict[str, Any]] = []
+        pages = 0 if first_page is not None else 1
+        while True:
+            if page is None or page.get("resourceType") != "Bundle":
+                raise FhirUnavailable("search did not return a Bundle")
+            resources += bundle_resources(page)
+            next_url = next_link(page)
+            if next_url is None:
+                return resources
+            if pages >= self._max_pages:
+                raise FhirUnavailable(f"more than {self._max_pages} pages (VITDMG_FHIR_MAX_PAGES)")
+            absolute = urljoin(self._base, next_url)
+            if _origin(absolute) != self._origin:
+                raise FhirUnavailable("next link points to another server")
+            page = await self._get(absolute)
+            pages += 1
+
+    async def _get(self, url: str, allow_not_found: bool = False) -> dict[str, Any] | None:
+        headers = {"Accept": FHIR_JSON}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            response = await self._http.get(url, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise FhirUnavailable("timed out") from exc
+        except httpx.HTTPError as exc:
+            raise FhirUnavailable(f"connection failed ({type(exc).__name__})") from exc
+        if response.status_code == 404 and allow_not_found:
+            return None
+        if response.status_code != 200:
+            raise FhirUnavailable(f"answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise FhirUnavailable("answered with a body that is not JSON") from exc
+        if not isinstance(body, dict):
+            raise FhirUnavailable("answered with JSON that is not a resource")
+        if body.get("resourceType") == "OperationOutcome":
+            raise FhirUnavailable("answered with an OperationOutcome")
+        return body
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources in a Bundle's entries (an entry sent as a single object is read too)."""
+    entries = bundle.get("entry") or []
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list):
+        return []
+    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    links = bundle.get("link") or []
+    if isinstance(links, dict):
+        links = [links]
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return str(link["url"])
+    return None
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()

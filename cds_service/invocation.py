@@ -1,0 +1,101 @@
+"""One service call, start to end: request -> prefetch -> parsing -> facts -> rules -> cards -> response.
+
+This is the only module that sees every step; each step imports only the steps before it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import pydantic
+
+from .cards import RenderContext, render_cards
+from .engine import RuleEngine
+from .errors import Issue, ServiceError, json_path
+from .facts import EvaluationContext, build_facts
+from .knowledge import Knowledge
+from .models import CDSRequest, CDSResponse
+from .parsing import parse_record
+from .prefetch import FhirAccess, resolve_prefetch
+from .reports import EXTENSION_KEY
+from .services import ServiceDefinition, check_context
+from .settings import Settings
+
+
+@dataclass
+class Outcome:
+    """The response plus what the log line needs (timings in ms, card codes); never patient data."""
+
+    response: CDSResponse
+    timings: dict[str, float] = field(default_factory=dict)
+    card_codes: list[str] = field(default_factory=list)
+
+
+def parse_request(body: Any, service: ServiceDefinition) -> CDSRequest:
+    """C2 + P: the request model, the service's hook and the hook's required context, or a 400."""
+    if not isinstance(body, dict):
+        raise ServiceError(400, [Issue("structure", "the request body must be a JSON object")])
+    try:
+        request = CDSRequest.model_validate(body)
+    except pydantic.ValidationError as error:
+        raise ServiceError(
+            400, [Issue("required" if e["type"] == "missing" else "invalid", f"{json_path(e['loc'])}: {e['msg']}", json_path(e["loc"])) for e in error.errors()]
+        ) from None
+    if request.hook != service.hook:
+        raise ServiceError(400, [Issue("invalid", f"service {service.id} answers hook {service.hook!r}, not {request.hook!r}", "hook")])
+    if request.fhirAuthorization is not None and request.fhirServer is None:
+        raise ServiceError(400, [Issue("required", "fhirServer is required when fhirAuthorization is given", "fhirServer")])
+    check_context(request.hook, request.context)
+    return request
+
+
+async def invoke(
+    request: CDSRequest,
+    service: ServiceDefinition,
+    *,
+    knowledge: Knowledge,
+    engine: RuleEngine,
+    settings: Settings,
+    locale: str,
+    access: FhirAccess | None,
+    profile: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        timings[step] = round((time.perf_counter() - clock) * 1000, 2)
+        clock = time.perf_counter()
+
+    profile = profile or settings.profile
+    prefetched = await resolve_prefetch(request, service.prefetch, access if request.fhirServer else None)
+    lap("prefetch")
+    record = parse_record(prefetched, request.context, knowledge)
+    lap("parse")
+    selections = request.context.get("selections")
+    ctx = EvaluationContext(
+        hook=request.hook,
+        profile=profile,
+        now=now or datetime.now(UTC),
+        lookback_status_months=settings.lookback_status_months,
+        lookback_chemistry_months=settings.lookback_chemistry_months,
+        selections=tuple(selections) if isinstance(selections, list) else None,
+    )
+    facts = build_facts(record, knowledge, ctx)
+    lap("facts")
+    group = "patient-view" if request.hook == "patient-view" else "orders"
+    derived = await anyio.to_thread.run_sync(engine.evaluate, group, profile, facts.facts)
+    lap("rules")
+    render = RenderContext(locale=locale, profile=profile, patient_id=str(request.context["patientId"]))
+    cards = render_cards(derived, facts, knowledge, render)
+    lap("cards")
+    reports = prefetched.reports + facts.reports
+    extension = {EXTENSION_KEY: [r.to_json() for r in reports]} if reports else None
+    response = CDSResponse(cards=cards, extension=extension)
+    return Outcome(response, timings, [c.source.topic.code for c in cards if c.source.topic])

@@ -1,0 +1,267 @@
+"""The clinical knowledge in `rules/`: value sets, profiles, rulesets and card texts, loaded and checked."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LOINC = "http://loinc.org"
+ATC = "http://www.whocc.no/atc"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+HOOK_GROUPS = ("patient-view", "orders")
+
+Text = dict[Literal["nl", "en"], str]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Analyte(_Model):
+    """One laboratory analyte with its codes and the units it may be reported in."""
+
+    label: Text
+    lookback: Literal["status", "chemistry"]
+    canonical_unit: str
+    order_code: str
+    loinc: dict[str, str]
+    units: dict[str, float]
+    status_result: bool = True
+
+    @cached_property
+    def normalised_units(self) -> dict[str, float]:
+        return {normalise_unit(unit): factor for unit, factor in self.units.items()}
+
+
+class LabValueSets(_Model):
+    version: str
+    cite: list[str]
+    analytes: dict[str, Analyte]
+
+
+class Ingredient(_Model):
+    names: list[str]
+    atc: list[str] = Field(default_factory=list)
+    rxnorm: list[str] = Field(default_factory=list)
+    snomed: list[str] = Field(default_factory=list)
+    elemental_fraction: float | None = None
+    dose_comparable: bool = True
+
+
+class MedicationClass(_Model):
+    """A medication class named by meaning, with its codes per system and ingredient names."""
+
+    label: Text
+    cite: list[str]
+    ingredients: dict[str, Ingredient]
+    atc_prefixes: list[str] = Field(default_factory=list)
+    requires_systemic_route: bool = False
+    oral_only: bool = False
+
+
+class MedicationValueSets(_Model):
+    version: str
+    snomed_status: str
+    classes: dict[str, MedicationClass]
+
+
+class ConditionGroup(_Model):
+    label: Text
+    cite: list[str]
+    snomed: list[str] = Field(default_factory=list)
+    icd10: list[str] = Field(default_factory=list)
+
+
+class ConditionValueSets(_Model):
+    version: str
+    cite: list[str]
+    systems: dict[Literal["snomed", "icd10"], list[str]]
+    groups: dict[str, ConditionGroup]
+
+
+class Profile(_Model):
+    label: str
+    cite: list[str]
+    vitd25: dict[str, float]
+    risk_group_testing: bool
+    mg_supplement_ul_mg: float
+    mg_supplement_ul_cite: list[str]
+
+
+class Profiles(_Model):
+    version: str
+    profiles: dict[str, Profile]
+    common: dict[str, Any]
+
+
+class Citation(_Model):
+    title: str
+    kind: str
+    where: str | None = None
+    url: str | None = None
+
+
+class Rule(_Model):
+    """One forward-chaining rule: `when` is a list of `{kind: {field: value-or-condition}}` joins."""
+
+    id: str
+    when: list[dict[str, dict[str, Any]]]
+    then: dict[str, Any]
+    cite: list[str] = Field(default_factory=list)
+    enabled_if: str | None = None
+
+    @model_validator(mode="after")
+    def _one_output(self) -> Rule:
+        if ("finding" in self.then) == ("card" in self.then):
+            raise ValueError(f"rule {self.id}: `then` needs exactly one of `finding` or `card`")
+        return self
+
+
+class RuleFile(_Model):
+    version: str
+    rules: list[Rule]
+    hooks: list[str] = Field(default_factory=list)
+
+
+class SuggestionTemplate(_Model):
+    kind: Literal["create-lab-order", "replace-order-with-lab", "delete-order"]
+    label: Text
+    analyte: str | None = None
+    when_missing: bool = False
+
+
+class CardVariant(_Model):
+    summary: Text
+    advice: Text
+    suggestions: list[SuggestionTemplate] = Field(default_factory=list)
+
+
+class CardDefinition(_Model):
+    """A catalog card: its code, texts per variant in nl and en, and its citations."""
+
+    code: str
+    version: str
+    title: Text
+    cite: list[str]
+    variants: dict[str, CardVariant]
+
+
+class CardCommon(_Model):
+    version: str
+    source_label: Text
+    topic_system: str
+    override_reason_system: str
+    override_reasons: dict[str, Text]
+    headings: dict[str, Text]
+
+
+class Knowledge(_Model):
+    """Everything under `rules/`, validated and cross-checked."""
+
+    version: str
+    labs: LabValueSets
+    medications: MedicationValueSets
+    conditions: ConditionValueSets
+    profiles: Profiles
+    citations: dict[str, Citation]
+    rulesets: dict[str, list[Rule]]
+    cards: dict[str, CardDefinition]
+    card_common: CardCommon
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Knowledge:
+        problems: list[str] = []
+        cited: list[tuple[str, list[str]]] = [("labs", self.labs.cite), ("conditions", self.conditions.cite)]
+        cited += [(f"medication class {k}", c.cite) for k, c in self.medications.classes.items()]
+        cited += [(f"condition group {k}", g.cite) for k, g in self.conditions.groups.items()]
+        cited += [(f"profile {k}", p.cite + p.mg_supplement_ul_cite) for k, p in self.profiles.profiles.items()]
+        cited += [(f"card {k}", c.cite) for k, c in self.cards.items()]
+        cited += [(f"rule {r.id}", r.cite) for rules in self.rulesets.values() for r in rules]
+        for key, value in self.profiles.common.items():
+            cited.append((f"threshold {key}", list(value.get("cite", [])) if isinstance(value, dict) else []))
+        for where, ids in cited:
+            problems += [f"{where}: unknown citation {i!r}" for i in ids if i not in self.citations]
+        for card in self.cards.values():
+            if not card.cite:
+                problems.append(f"card {card.code}: no citation")
+        for group, rules in self.rulesets.items():
+            for rule in rules:
+                card = rule.then.get("card")
+                if card is None:
+                    continue
+                variant = rule.then.get("variant", "default")
+                if card not in self.cards:
+                    problems.append(f"rule {rule.id}: card {card!r} has no cards/{card}.yaml")
+                elif variant not in self.cards[card].variants:
+                    problems.append(f"rule {rule.id}: card {card!r} has no variant {variant!r}")
+                if group == "findings":
+                    problems.append(f"rule {rule.id}: findings.yaml may not emit cards")
+        if problems:
+            raise ValueError("inconsistent knowledge:\n  " + "\n  ".join(problems))
+        return self
+
+    def lookback_months(self, analyte: str, status_months: int, chemistry_months: int) -> int:
+        return status_months if self.labs.analytes[analyte].lookback == "status" else chemistry_months
+
+    @cached_property
+    def loinc_index(self) -> dict[str, str]:
+        """LOINC code -> analyte."""
+        return {code: name for name, a in self.labs.analytes.items() for code in a.loinc}
+
+    def thresholds(self, profile: str) -> dict[str, Any]:
+        """The values a rule's `$name.path` may refer to: the profile's, then the common ones."""
+        chosen = self.profiles.profiles[profile]
+        return {**self.profiles.common, **chosen.model_dump()}
+
+
+_UNIT_NOISE = re.compile(r"[\s{}_^*]")
+
+
+def normalise_unit(unit: str) -> str:
+    """Fold the spellings of one unit together: case, µ/μ/u, braces, spaces (`mL/min/{1.73_m2}`)."""
+    return _UNIT_NOISE.sub("", unit.replace("µ", "u").replace("μ", "u")).lower()
+
+
+def default_rules_dir() -> Path:
+    """`rules/` beside the package in a checkout, else the copy packaged into the wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "rules"
+    return checkout if (checkout / "manifest.yaml").is_file() else Path(__file__).resolve().parent / "_rules"
+
+
+def _read(path: Path) -> Any:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
+    """Load and validate every knowledge file; raises ValueError naming each inconsistency."""
+    root = rules_dir or default_rules_dir()
+    manifest = _read(root / "manifest.yaml")
+    rulesets: dict[str, list[Rule]] = {}
+    for path in sorted((root / "rulesets").glob("*.yaml")):
+        rule_file = RuleFile.model_validate(_read(path))
+        rulesets[path.stem] = list(rule_file.rules)
+    cards = {}
+    for path in sorted((root / "cards").glob("*.yaml")):
+        if not path.name.startswith("_"):
+            card = CardDefinition.model_validate(_read(path))
+            if card.code != path.stem:
+                raise ValueError(f"{path}: code {card.code!r} does not match the file name")
+            cards[card.code] = card
+    return Knowledge(
+        version=manifest["version"],
+        labs=LabValueSets.model_validate(_read(root / "valuesets" / "labs.yaml")),
+        medications=MedicationValueSets.model_validate(_read(root / "valuesets" / "medications.yaml")),
+        conditions=ConditionValueSets.model_validate(_read(root / "valuesets" / "conditions.yaml")),
+        profiles=Profiles.model_validate(_read(root / "profiles.yaml")),
+        citations={k: Citation.model_validate(v) for k, v in _read(root / "citations.yaml").items()},
+        rulesets=rulesets,
+        cards=cards,
+        card_common=CardCommon.model_validate(_read(root / "cards" / "_common.yaml")),
+    )

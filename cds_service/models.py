@@ -1,0 +1,133 @@
+"""CDS Hooks 2.0 wire models: request, discovery, cards and response (conformance sections B, C, F-I)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Indicator = Literal["info", "warning", "critical"]
+INDICATOR_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FhirAuthorization(BaseModel):
+    """C3. Lenient on purpose: real clients omit fields; only the token itself is used."""
+
+    model_config = ConfigDict(extra="allow")
+
+    access_token: str | None = None
+    token_type: str | None = None
+    expires_in: int | None = None
+    scope: str | None = None
+    subject: str | None = None
+    patient: str | None = None
+
+
+class CDSRequest(BaseModel):
+    """C2. Unknown top-level members are ignored, as clients add their own."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    hook: str = Field(min_length=1)
+    hookInstance: str = Field(min_length=1)
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+    extension: dict[str, Any] | None = None
+
+    @field_validator("fhirServer")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/") if value else value
+
+
+class Coding(_Wire):
+    system: str
+    code: str
+    display: str | None = None
+
+
+class Source(_Wire):
+    label: str
+    url: str | None = None
+    icon: str | None = None
+    topic: Coding | None = None
+
+
+class Action(_Wire):
+    type: Literal["create", "update", "delete"]
+    description: str
+    resource: dict[str, Any] | None = None
+    resourceId: str | None = None
+
+
+class Suggestion(_Wire):
+    label: str
+    uuid: str
+    isRecommended: bool | None = None
+    actions: list[Action] | None = None
+
+
+class Link(_Wire):
+    label: str
+    url: str
+    type: Literal["absolute", "smart"]
+    appContext: str | None = None
+
+
+class Card(_Wire):
+    uuid: str
+    summary: str = Field(min_length=1, max_length=139)
+    detail: str | None = None
+    indicator: Indicator
+    source: Source
+    suggestions: list[Suggestion] | None = None
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[Coding] | None = None
+    links: list[Link] | None = None
+
+
+class CDSResponse(_Wire):
+    cards: list[Card]
+    systemActions: list[Action] | None = None
+    extension: dict[str, Any] | None = None
+
+
+class CDSServiceDescription(_Wire):
+    hook: str
+    title: str
+    description: str
+    id: str
+    prefetch: dict[str, str] | None = None
+    usageRequirements: str | None = None
+    extension: dict[str, Any] | None = None
+
+
+class DiscoveryResponse(_Wire):
+    services: list[CDSServiceDescription]
+
+
+def prune_empty(value: Any) -> Any:
+    """A2/A3: drop `None`, `""`, `[]` and `{}` members recursively (the caller keeps `cards`)."""
+    if isinstance(value, dict):
+        pruned = {k: prune_empty(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = [prune_empty(v) for v in value]
+        return [v for v in items if v not in (None, "", [], {})]
+    return value
+
+
+def to_wire(model: BaseModel) -> dict[str, Any]:
+    """Serialise a response model without empty members, keeping a top-level `cards: []`."""
+    body: dict[str, Any] = prune_empty(model.model_dump(mode="json", exclude_none=True))
+    if isinstance(model, CDSResponse):
+        body.setdefault("cards", [])
+    return body

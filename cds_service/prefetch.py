@@ -1,0 +1,144 @@
+"""Prefetch resolution (conformance D6-D14): use what the client sent, fetch the rest from `fhirServer`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .errors import Issue, ServiceError
+from .fhir_client import FhirClient, FhirUnavailable, bundle_resources, next_link
+from .models import CDSRequest
+from .reports import Report
+
+_TOKEN = re.compile(r"\{\{([^{}]+)\}\}")
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+@dataclass
+class Prefetched:
+    """Per prefetch key: the resources found (empty = the client or server has none)."""
+
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+    reports: list[Report] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FhirAccess:
+    """How this request may reach the EHR's FHIR server (None when it sent no `fhirServer`)."""
+
+    http: httpx.AsyncClient
+    max_pages: int
+    budget_seconds: float
+
+
+def render_template(template: str, context: dict[str, Any]) -> str | None:
+    """D2-D4: replace `{{context.x}}` and `{{userXId}}` tokens; None when a token has no value."""
+    missing = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal missing
+        token = match.group(1).strip()
+        if token.startswith("context."):
+            value = context.get(token.removeprefix("context."))
+            if isinstance(value, str) and value:
+                return value
+        elif token in _USER_TOKENS:
+            user = context.get("userId")
+            prefix = _USER_TOKENS[token] + "/"
+            if isinstance(user, str) and user.startswith(prefix):
+                return user.removeprefix(prefix)
+        missing = True
+        return ""
+
+    rendered = _TOKEN.sub(replace, template)
+    return None if missing else rendered
+
+
+async def resolve_prefetch(request: CDSRequest, templates: dict[str, str], access: FhirAccess | None) -> Prefetched:
+    """Resolve every template; raises 412 naming each key that could not be had."""
+    result = Prefetched()
+    sent = request.prefetch or {}
+    to_fetch: dict[str, str] = {}
+    for key, template in templates.items():
+        if key in sent and sent[key] is None:  # D7: the client has no such data
+            result.resources[key], result.origin[key] = [], "prefetch-null"
+            continue
+        value = sent.get(key)
+        if isinstance(value, dict) and value.get("resourceType") not in (None, "OperationOutcome"):
+            if value["resourceType"] == "Bundle" and next_link(value) is not None:
+                to_fetch[key] = template  # D12: paged prefetch; the rest comes from fhirServer
+                result.resources[key] = bundle_resources(value)
+            else:
+                result.resources[key] = bundle_resources(value) if value["resourceType"] == "Bundle" else [value]
+            result.origin[key] = "prefetch"
+            continue
+        if key in sent:
+            what = "an OperationOutcome" if isinstance(value, dict) else "not a FHIR resource"
+            result.reports.append(Report("prefetch", f"prefetch.{key}", f"prefetch value is {what}; fetched instead"))
+        to_fetch[key] = template
+    if not to_fetch:
+        return result
+    await _fetch_missing(request, to_fetch, access, result)
+    return result
+
+
+async def _fetch_missing(
+    request: CDSRequest, to_fetch: dict[str, str], access: FhirAccess | None, result: Prefetched
+) -> None:
+    sent = request.prefetch or {}
+    if access is None or request.fhirServer is None:
+        # A paged prefetch without a server to page on: use the first page, say so.
+        for key in [k for k in to_fetch if k in result.resources]:
+            result.reports.append(Report("prefetch", f"prefetch.{key}", "only the first page was sent; no fhirServer to fetch the rest"))
+            del to_fetch[key]
+        if to_fetch:
+            raise _precondition_failed(to_fetch, "not in prefetch and no fhirServer was given")
+        return
+    token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+    client = FhirClient(access.http, request.fhirServer, token, access.max_pages)
+
+    async def fetch(key: str, template: str) -> tuple[str, list[dict[str, Any]] | None]:
+        first = sent.get(key)
+        if isinstance(first, dict) and first.get("resourceType") == "Bundle" and next_link(first):
+            return key, await client.search_pages("", first_page=first)
+        query = render_template(template, request.context)
+        if query is None:
+            raise FhirUnavailable("a token in its template has no value in the context")
+        return key, await client.query(query)
+
+    tasks = {key: asyncio.ensure_future(fetch(key, template)) for key, template in to_fetch.items()}
+    done, pending = await asyncio.wait(tasks.values(), timeout=access.budget_seconds)
+    for task in pending:
+        task.cancel()
+    failures: dict[str, str] = {}
+    for key, task in tasks.items():
+        if task in pending:
+            failures[key] = f"FHIR server did not answer within {access.budget_seconds:g} s"
+            continue
+        error = task.exception()
+        if isinstance(error, FhirUnavailable):
+            failures[key] = f"FHIR server: {error}"
+        elif error is not None:
+            raise error
+        else:
+            _, resources = task.result()
+            result.resources[key] = resources or []
+            result.origin[key] = "fhirServer"
+    if failures:
+        raise ServiceError(
+            412, [Issue("not-found", f"prefetch key {k!r} could not be obtained: {why}", f"prefetch.{k}") for k, why in failures.items()]
+        )
+
+
+def _precondition_failed(keys: dict[str, str], why: str) -> ServiceError:
+    return ServiceError(412, [Issue("not-found", f"prefetch key {k!r} is needed: {why}", f"prefetch.{k}") for k in keys])

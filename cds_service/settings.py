@@ -1,0 +1,60 @@
+"""Service settings, read from `VITDMG_*` environment variables and validated at startup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["nl-be", "dach", "us-endocrine-2011"]
+Locale = Literal["nl", "en"]
+
+
+class Settings(BaseSettings):
+    """Typed configuration; every field is documented in the README table (checked by a test)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VITDMG_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
+
+    profile: Profile = "nl-be"
+    """Guideline profile for 25(OH)D thresholds and upper intake limits."""
+    locale: Locale = "nl"
+    """Card language when the request sends no usable `Accept-Language`."""
+    rules_dir: Path | None = None
+    """Knowledge directory; default: the `rules/` shipped with the package."""
+    public_base_url: str | None = None
+    """Public base URL of the service (behind a proxy); used for absolute links and JWT audiences."""
+    lookback_status_months: int = Field(12, ge=1, le=120)
+    """Look-back window for status labs (25(OH)D, magnesium)."""
+    lookback_chemistry_months: int = Field(6, ge=1, le=120)
+    """Look-back window for eGFR, creatinine, calcium, potassium, phosphate and PTH."""
+    fhir_connect_timeout: float = Field(2.0, gt=0)
+    """Seconds to connect to the EHR's FHIR server."""
+    fhir_read_timeout: float = Field(5.0, gt=0)
+    """Seconds to wait for one FHIR response."""
+    fhir_budget_seconds: float = Field(8.0, gt=0)
+    """Overall time for all FHIR calls of one request; past it the missing data is a 412."""
+    fhir_max_pages: int = Field(10, ge=1, le=1000)
+    """Most `next` pages followed per search."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed by CORS (e.g. the CDS Hooks sandbox); empty = CORS off."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of the service's own logger."""
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+
+def settings_markdown_table() -> str:
+    """Render the settings as the Markdown table the README carries."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "(none)" if default in (None, [], "") else f"`{default}`"
+        rows.append(f"| `VITDMG_{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)

@@ -1,0 +1,77 @@
+"""Build CDS Hooks requests from the fixture files, with prefetch filled exactly as the templates ask."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from cds_service.knowledge import load_knowledge
+from cds_service.prefetch import render_template
+from cds_service.services import prefetch_templates
+
+from .fhir_server import FIXTURES, load_record, medications_for, search, searchset
+
+TEMPLATES = prefetch_templates(load_knowledge())
+PATIENTS = {"nl-ppi-low-mg": "nl-1", "us-vitd-deficient": "us-1"}
+
+
+def draft_orders(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / "draft-orders" / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def spec_example(path: str) -> dict[str, Any]:
+    """One of the published CDS Hooks examples in shared/reference/cds-hooks-examples."""
+    root = FIXTURES.parent.parent / "shared" / "reference" / "cds-hooks-examples"
+    text = (root / path).read_text(encoding="utf-8")
+    return json.loads("{" + text + "}" if path.endswith(".fragment.json") else text)
+
+
+def prefetch_for(resources: list[dict[str, Any]], context: dict[str, Any], keys: list[str] | None = None) -> dict[str, Any]:
+    """What a client that satisfies the templates sends: the Patient read and searchset Bundles."""
+    prefetch: dict[str, Any] = {}
+    for key, template in TEMPLATES.items():
+        if keys is not None and key not in keys:
+            continue
+        query = render_template(template, context)
+        assert query is not None
+        resource_type, _, params = query.partition("?")
+        if not params:
+            kind, rid = resource_type.split("/")
+            prefetch[key] = next((r for r in resources if r.get("resourceType") == kind and r.get("id") == rid), None)
+            continue
+        found = search(resources, resource_type, dict(parse_qsl(params)))
+        prefetch[key] = searchset(found, medications_for(resources, found))
+    return prefetch
+
+
+def request(
+    hook: str = "patient-view",
+    record: str = "nl-ppi-low-mg",
+    *,
+    prefetch_keys: list[str] | None = None,
+    drafts: str | None = None,
+    selections: list[str] | None = None,
+    fhir_server: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": PATIENTS[record]}
+    if drafts is not None:
+        bundle = draft_orders(drafts)
+        context["draftOrders"] = bundle
+        if hook == "order-select":
+            refs = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]]
+            context["selections"] = selections if selections is not None else refs
+    body: dict[str, Any] = {
+        "hook": hook,
+        "hookInstance": "2f6a7c1e-4b7d-4b15-9a53-5d1f0c9e8a21",
+        "context": context,
+        "prefetch": prefetch_for(load_record(record), context, prefetch_keys),
+    }
+    if fhir_server is not None:
+        body["fhirServer"] = fhir_server
+    if token is not None:
+        body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
+                                     "scope": "user/*.read", "subject": "vitdmg-cds"}
+    return copy.deepcopy(body)

@@ -1,0 +1,82 @@
+"""Shared fixtures: every test builds its own app; every response goes through the conformance checks."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from cds_service.app import create_app
+from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.settings import Settings
+
+from .conformance import check_discovery, check_error_body, check_service_response
+from .fhir_server import FixtureFhirServer, load_record
+
+SERVICE_PATH = re.compile(r"^/cds-services/[^/]+$")
+FHIR_BASE = "https://ehr.example.org/fhir"
+
+
+async def check_every_response(response: httpx.Response) -> None:
+    """A1 and the response invariants, on every response any test receives."""
+    await response.aread()
+    assert response.headers["content-type"].startswith("application/json"), "A1: JSON bodies"
+    body = json.loads(response.content)
+    path = response.request.url.path
+    if response.status_code == 200 and SERVICE_PATH.match(path) and response.request.method == "POST":
+        check_service_response(body)
+    elif response.status_code == 200 and path == "/cds-services":
+        check_discovery(body)
+    elif 400 <= response.status_code < 500:
+        check_error_body(body)
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    return load_knowledge()
+
+
+AppClient = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_client(knowledge: Knowledge) -> AsyncIterator[AppClient]:
+    """make_client(fhir=FixtureFhirServer|None, **settings) -> an httpx client bound to a fresh app."""
+    async with AsyncExitStack() as stack:
+
+        async def factory(fhir: FixtureFhirServer | None = None, **overrides: Any) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=fhir.app()) if fhir is not None else httpx.MockTransport(_no_network)
+            fhir_http = await stack.enter_async_context(httpx.AsyncClient(transport=transport))
+            app = create_app(Settings(**overrides), knowledge=knowledge, http_client=fhir_http)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            return await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                                  event_hooks={"response": [check_every_response]})
+            )
+
+        yield factory
+
+
+@pytest.fixture
+async def client(make_client: AppClient) -> httpx.AsyncClient:
+    result: httpx.AsyncClient = await make_client()
+    return result
+
+
+@pytest.fixture
+def fhir_nl() -> FixtureFhirServer:
+    return FixtureFhirServer(load_record("nl-ppi-low-mg"))
+
+
+def _no_network(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"unexpected FHIR call to {request.url}")
+
+
+def card_codes(body: dict[str, Any]) -> dict[str, str]:
+    """topic code -> indicator, for every card in a response."""
+    return {c["source"]["topic"]["code"]: c["indicator"] for c in body["cards"]}
