@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -30,9 +31,20 @@ PROFILES = ("nl-be", "dach", "us-endocrine-2011")
 
 
 def create_app(
-    settings: Settings | None = None, *, knowledge: Knowledge | None = None, http_client: httpx.AsyncClient | None = None
+    settings: Settings | None = None,
+    *,
+    knowledge: Knowledge | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """Build the service. Knowledge is loaded and every ruleset compiled here, so a bad rule fails startup."""
+    """Build the service. Knowledge is loaded and every ruleset compiled here, so a bad rule fails startup.
+
+    Args:
+        settings: the configuration; read from the environment when omitted.
+        knowledge: pre-loaded knowledge (tests share one); loaded from `settings.rules_dir` when omitted.
+        http_client: the client for FHIR calls; one with the configured timeouts when omitted.
+        clock: "now" for look-back windows and ages; the system clock when omitted.
+    """
     settings = settings or Settings()
     configure_logging(settings.log_level)
     knowledge = knowledge or load_knowledge(settings.rules_dir)
@@ -84,7 +96,7 @@ def create_app(
         locale = pick_locale(request.headers.get("accept-language"), settings.locale)
         outcome = await invoke(
             cds_request, service, knowledge=knowledge, engine=engine, settings=settings,
-            locale=locale, access=request.app.state.access,
+            locale=locale, access=request.app.state.access, now=clock() if clock else None,
         )
         log_event("invocation", service=service_id, hookInstance=cds_request.hookInstance,
                   timings_ms=outcome.timings, cards=outcome.card_codes)

@@ -28,8 +28,9 @@ def check_service_response(body: dict[str, Any]) -> None:
     """F1, A2, G1-G13, H1-H5, I1-I2, O1 for one 200 response of a service call."""
     assert isinstance(body.get("cards"), list), "F1: cards must be an array"
     assert set(body) <= {"cards", "systemActions", "extension"}, f"F1: unexpected members {set(body)}"
-    rest = {k: v for k, v in body.items() if k != "cards"}
-    assert not empty_members(rest), f"A2: empty members {empty_members(rest)}"
+    for key in ("systemActions", "extension"):
+        if key in body:
+            assert not empty_members(body[key], f"$.{key}"), f"A2: empty members {empty_members(body[key])}"
     for extension_key in body.get("extension", {}):
         assert "." in extension_key, "O1: extension keys use reverse-domain names"
     uuids = set()

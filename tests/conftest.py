@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -20,11 +21,14 @@ from .fhir_server import FixtureFhirServer, load_record
 
 SERVICE_PATH = re.compile(r"^/cds-services/[^/]+$")
 FHIR_BASE = "https://ehr.example.org/fhir"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 async def check_every_response(response: httpx.Response) -> None:
     """A1 and the response invariants, on every response any test receives."""
     await response.aread()
+    if response.request.method == "OPTIONS":  # a CORS preflight has no body to speak of
+        return
     assert response.headers["content-type"].startswith("application/json"), "A1: JSON bodies"
     body = json.loads(response.content)
     path = response.request.url.path
@@ -52,7 +56,7 @@ async def make_client(knowledge: Knowledge) -> AsyncIterator[AppClient]:
         async def factory(fhir: FixtureFhirServer | None = None, **overrides: Any) -> httpx.AsyncClient:
             transport = httpx.ASGITransport(app=fhir.app()) if fhir is not None else httpx.MockTransport(_no_network)
             fhir_http = await stack.enter_async_context(httpx.AsyncClient(transport=transport))
-            app = create_app(Settings(**overrides), knowledge=knowledge, http_client=fhir_http)
+            app = create_app(Settings(**overrides), knowledge=knowledge, http_client=fhir_http, clock=lambda: NOW)
             await stack.enter_async_context(app.router.lifespan_context(app))
             return await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",

@@ -81,7 +81,10 @@ class FixtureFhirServer:
     seen: list[dict[str, Any]] = field(default_factory=list)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/fhir/{resource_type}", self._search), Route("/fhir/{resource_type}/{id}", self._read)])
+        routes = []
+        for prefix in ("/fhir", ""):  # the spec's example fhirServer has no /fhir path
+            routes += [Route(prefix + "/{resource_type}", self._search), Route(prefix + "/{resource_type}/{id}", self._read)]
+        return Starlette(routes=routes)
 
     async def _gate(self, request: Request, resource_type: str) -> JSONResponse | None:
         self.seen.append({"path": request.url.path, "query": str(request.url.query), "authorization": request.headers.get("authorization")})
