@@ -25,7 +25,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed  ## serve on http://$(HOST):$(PORT) with the embedded defaults
-	VITDMG_AUTH=$${VITDMG_AUTH:-disabled} $(BIN)/vitdmg-cds serve --host $(HOST) --port $(PORT)
+	$(BIN)/vitdmg-cds serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test  ## run the whole test suite
 	$(BIN)/python -m pytest

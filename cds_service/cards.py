@@ -20,7 +20,6 @@ class RenderContext:
     locale: str
     profile: str
     patient_id: str
-    public_base_url: str | None = None
 
 
 def render_cards(derived: list[Derived], facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> list[Card]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["nl-be", "dach", "us-endocrine-2011"]
@@ -25,8 +25,6 @@ class Settings(BaseSettings):
     """Card language when the request sends no usable `Accept-Language`."""
     rules_dir: Path | None = None
     """Knowledge directory; default: the `rules/` shipped with the package."""
-    public_base_url: str | None = None
-    """Public base URL of the service (behind a proxy); used for absolute links and JWT audiences."""
     lookback_status_months: int = Field(12, ge=1, le=120)
     """Look-back window for status labs (25(OH)D, magnesium)."""
     lookback_chemistry_months: int = Field(6, ge=1, le=120)
@@ -40,14 +38,10 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(10, ge=1, le=1000)
     """Most `next` pages followed per search."""
     cors_origins: list[str] = Field(default_factory=list)
-    """Browser origins allowed by CORS (e.g. the CDS Hooks sandbox); empty = CORS off."""
+    """Browser origins allowed by CORS, as a JSON list (e.g. `["https://sandbox.cds-hooks.org"]`); empty = off."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of the service's own logger."""
 
-    @field_validator("public_base_url")
-    @classmethod
-    def _strip_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
 
 
 def settings_markdown_table() -> str:

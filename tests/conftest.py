@@ -59,7 +59,7 @@ async def make_client(knowledge: Knowledge) -> AsyncIterator[AppClient]:
             app = create_app(Settings(**overrides), knowledge=knowledge, http_client=fhir_http, clock=lambda: NOW)
             await stack.enter_async_context(app.router.lifespan_context(app))
             return await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://testserver",
                                   event_hooks={"response": [check_every_response]})
             )
 

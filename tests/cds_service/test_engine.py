@@ -1,0 +1,89 @@
+"""The durable-rules wrapper (shared/reference/durable-rules.md §8): no threads, no leaked sessions, errors surface."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cds_service import app as app_module
+from cds_service.engine import RuleEngine, RuleEngineError
+from cds_service.knowledge import Knowledge
+
+from ..builders import request
+
+LOW_MG = [
+    {"kind": "lab", "analyte": "mg", "value": 0.6, "flag": "low", "age_days": 3.0, "id": "lab:0"},
+    {"kind": "med", "class": "ppi", "draft": "no", "route": "oral", "id": "med:1"},
+]
+
+
+def test_engine_starts_no_threads(knowledge: Knowledge) -> None:
+    """durable's Host starts two timer threads; ours must start none."""
+    before = threading.active_count()
+    engine = RuleEngine(knowledge, ["nl-be"])
+    engine.evaluate("patient-view", "nl-be", LOW_MG)
+    assert threading.active_count() == before
+
+
+def test_two_thousand_evaluations_leave_no_live_sessions(knowledge: Knowledge) -> None:
+    """Each evaluation deletes its sid: 2,000 runs (past durable's 1,024-sid limit) leave nothing behind."""
+    engine = RuleEngine(knowledge, ["nl-be"])
+    for _ in range(2000):
+        derived = engine.evaluate("patient-view", "nl-be", LOW_MG)
+        assert {d.fields["code"] for d in derived if d.kind == "card"} == {"mg-deficiency", "mg-loss-ppi"}
+    assert engine.live_sessions == 0
+    name = engine._names[("patient-view", "nl-be")]
+    assert engine._host.get_ruleset(name) is not None
+
+
+def test_forward_chain_records_why(knowledge: Knowledge) -> None:
+    """Input facts -> findings -> card intents, each derived fact naming the facts that fired it."""
+    derived = RuleEngine(knowledge, ["nl-be"]).evaluate("patient-view", "nl-be", LOW_MG)
+    card = next(d for d in derived if d.kind == "card" and d.fields["code"] == "mg-loss-ppi")
+    assert card.because == ("mg-losing-drug-ppi(med:1)", "mg-low(lab:0)")
+
+
+def test_no_facts_no_cards(knowledge: Knowledge) -> None:
+    assert RuleEngine(knowledge, ["nl-be"]).evaluate("orders", "nl-be", []) == []
+
+
+class _BrokenEngine(RuleEngine):
+    """A rule action that raises, as a bug in an action would."""
+
+    def _action(self, rule_id: str, output: dict[str, Any], aliases: list[str]) -> Callable[[Any], None]:
+        if rule_id == "mg-low":
+            def broken(c: Any) -> None:
+                raise ZeroDivisionError("bug in an action")
+            return broken
+        return super()._action(rule_id, output, aliases)
+
+
+def test_action_errors_are_raised_not_swallowed(knowledge: Knowledge) -> None:
+    """durable stores action exceptions in the state; the wrapper raises them and still cleans up."""
+    engine = _BrokenEngine(knowledge, ["nl-be"])
+    with pytest.raises(RuleEngineError, match="ZeroDivisionError"):
+        engine.evaluate("patient-view", "nl-be", LOW_MG)
+    assert engine.live_sessions == 0
+
+
+async def test_action_error_is_a_generic_500(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our bug, not the caller's: 500 with a generic OperationOutcome, no traceback or detail."""
+    monkeypatch.setattr(app_module, "RuleEngine", _BrokenEngine)
+    client = await make_client()
+    response = await client.post("/cds-services/vitd-mg-patient-view", json=request())
+    assert response.status_code == 500
+    body = response.json()
+    assert body["issue"][0]["diagnostics"] == "internal error in the CDS service"
+    assert "ZeroDivision" not in response.text
+
+
+def test_unknown_threshold_fails_at_compile_time(knowledge: Knowledge) -> None:
+    """A rule that names a threshold the profile lacks fails startup, not a request."""
+    rules = dict(knowledge.rulesets)
+    bad = rules["findings"][0].model_copy(update={"when": [{"lab": {"value": {"lt": "$vitd25.nonexistent"}}}]})
+    rules["findings"] = [bad, *rules["findings"][1:]]
+    with pytest.raises(RuleEngineError, match="unknown threshold"):
+        RuleEngine(knowledge.model_copy(update={"rulesets": rules}), ["nl-be"])
