@@ -8,10 +8,27 @@ from typing import Any
 
 from .knowledge import Ingredient, Knowledge, normalise_unit
 
-_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 365.25 / 12, "a": 365.25}
+_PERIOD_DAYS = {
+    "s": 1 / 86400,
+    "min": 1 / 1440,
+    "h": 1 / 24,
+    "d": 1.0,
+    "wk": 7.0,
+    "mo": 365.25 / 12,
+    "a": 365.25,
+}
 # HL7 v3 GTSAbbreviation timing codes with one unambiguous meaning: (times, per days).
-_TIMING_CODES = {"QD": (1, 1.0), "BID": (2, 1.0), "TID": (3, 1.0), "QID": (4, 1.0), "AM": (1, 1.0), "PM": (1, 1.0),
-                 "QOD": (1, 2.0), "WK": (1, 7.0), "MO": (1, 365.25 / 12)}
+_TIMING_CODES = {
+    "QD": (1, 1.0),
+    "BID": (2, 1.0),
+    "TID": (3, 1.0),
+    "QID": (4, 1.0),
+    "AM": (1, 1.0),
+    "PM": (1, 1.0),
+    "QOD": (1, 2.0),
+    "WK": (1, 7.0),
+    "MO": (1, 365.25 / 12),
+}
 _MASS_TO_UG = {"ug": 1.0, "mcg": 1.0, "mg": 1000.0, "g": 1_000_000.0}
 _MG_PER_MMOL = 24.305
 

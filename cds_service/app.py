@@ -95,11 +95,22 @@ def create_app(
         cds_request = parse_request(body, service)
         locale = pick_locale(request.headers.get("accept-language"), settings.locale)
         outcome = await invoke(
-            cds_request, service, knowledge=knowledge, engine=engine, settings=settings,
-            locale=locale, access=request.app.state.access, now=clock() if clock else None,
+            cds_request,
+            service,
+            knowledge=knowledge,
+            engine=engine,
+            settings=settings,
+            locale=locale,
+            access=request.app.state.access,
+            now=clock() if clock else None,
         )
-        log_event("invocation", service=service_id, hookInstance=cds_request.hookInstance,
-                  timings_ms=outcome.timings, cards=outcome.card_codes)
+        log_event(
+            "invocation",
+            service=service_id,
+            hookInstance=cds_request.hookInstance,
+            timings_ms=outcome.timings,
+            cards=outcome.card_codes,
+        )
         return JSONResponse(to_wire(outcome.response))
 
     @app.get("/healthz")
@@ -108,8 +119,13 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> dict[str, Any]:
-        return {"status": "ready", "knowledge": knowledge.version, "profile": settings.profile,
-                "rulesets": "compiled", "engine_live_sessions": engine.live_sessions}
+        return {
+            "status": "ready",
+            "knowledge": knowledge.version,
+            "profile": settings.profile,
+            "rulesets": "compiled",
+            "engine_live_sessions": engine.live_sessions,
+        }
 
     return app
 
@@ -135,21 +151,26 @@ def pick_locale(header: str | None, default: str) -> str:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def service_error(request: Request, error: ServiceError) -> JSONResponse:
+    async def service_error(_request: Request, error: ServiceError) -> JSONResponse:
         return JSONResponse(operation_outcome(error.issues), status_code=error.status)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
         issues = [Issue("invalid", str(e.get("msg")), json_path(tuple(e.get("loc", ())))) for e in error.errors()]
         return JSONResponse(operation_outcome(issues), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
-        return JSONResponse(operation_outcome([Issue(code, str(error.detail))]), status_code=error.status_code,
-                            headers=getattr(error, "headers", None))
+        return JSONResponse(
+            operation_outcome([Issue(code, str(error.detail))]),
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
 
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+    async def internal_error(_request: Request, error: Exception) -> JSONResponse:
         logger.error("internal error", extra={"event": {"error": type(error).__name__}}, exc_info=error)
-        return JSONResponse(operation_outcome([Issue("exception", "internal error in the CDS service")]), status_code=500)
+        return JSONResponse(
+            operation_outcome([Issue("exception", "internal error in the CDS service")]), status_code=500
+        )

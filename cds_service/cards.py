@@ -36,7 +36,16 @@ def render_cards(derived: list[Derived], facts: FactSet, knowledge: Knowledge, c
             for fact_id in _input_facts(intent, by_id):
                 if fact_id not in evidence_ids:
                     evidence_ids.append(fact_id)
-        cards.append(_render(knowledge.cards[code], chosen, [facts.evidence[i] for i in evidence_ids], facts, knowledge, ctx))
+        cards.append(
+            _render(
+                knowledge.cards[code],
+                chosen,
+                [facts.evidence[i] for i in evidence_ids],
+                facts,
+                knowledge,
+                ctx,
+            )
+        )
     return cards
 
 
@@ -49,19 +58,27 @@ def _input_facts(intent: Derived, by_id: dict[str, Derived]) -> list[str]:
 
 
 def _render(
-    definition: CardDefinition, intent: Derived, why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext
+    definition: CardDefinition,
+    intent: Derived,
+    why: list[Evidence],
+    facts: FactSet,
+    knowledge: Knowledge,
+    ctx: RenderContext,
 ) -> Card:
     loc = ctx.locale
     common = knowledge.card_common
     variant = definition.variants[str(intent.fields["variant"])]
     values = _template_values(why, facts, knowledge, ctx)
-    summary = variant.summary[loc].format_map(values)  # type: ignore[index]
-    lines = [variant.advice[loc].format_map(values), "", f"**{common.headings['why'][loc]}**"]  # type: ignore[index]
+    summary = variant.summary[loc].format_map(values)
+    lines = [variant.advice[loc].format_map(values), "", f"**{common.headings['why'][loc]}**"]
     lines += [f"- {_describe(e, knowledge, loc)}" for e in why]
-    lines += ["", f"**{common.headings['sources'][loc]}**"]  # type: ignore[index]
+    lines += ["", f"**{common.headings['sources'][loc]}**"]
     lines += [f"- {knowledge.citations[c].title}" for c in definition.cite]
     profile = knowledge.profiles.profiles[ctx.profile].label
-    lines += ["", f"_{common.headings['profile'][loc]}: {profile} · {common.headings['knowledge'][loc]}: {knowledge.version}_"]  # type: ignore[index]
+    lines += [
+        "",
+        f"_{common.headings['profile'][loc]}: {profile} · {common.headings['knowledge'][loc]}: {knowledge.version}_",
+    ]
     suggestions = _suggestions(variant.suggestions, why, facts, knowledge, ctx)
     return Card(
         uuid=str(uuid.uuid4()),
@@ -69,26 +86,29 @@ def _render(
         detail="\n".join(lines),
         indicator=intent.fields["indicator"],
         source=Source(
-            label=f"{common.source_label[loc]} {knowledge.version}",  # type: ignore[index]
-            topic=Coding(system=common.topic_system, code=definition.code, display=definition.title[loc]),  # type: ignore[index]
+            label=f"{common.source_label[loc]} {knowledge.version}",
+            topic=Coding(system=common.topic_system, code=definition.code, display=definition.title[loc]),
         ),
         suggestions=suggestions or None,
         selectionBehavior="at-most-one" if suggestions else None,
         overrideReasons=[
-            Coding(system=common.override_reason_system, code=code, display=text[loc])  # type: ignore[index]
+            Coding(system=common.override_reason_system, code=code, display=text[loc])
             for code, text in common.override_reasons.items()
         ],
     )
 
 
 def _number(value: float, locale: str) -> str:
-    text = f"{value:.2f}" if abs(value) < 10 and value != int(value) or abs(value) < 3 else f"{value:.0f}"
+    text = f"{value:.2f}" if (abs(value) < 10 and value != int(value)) or abs(value) < 3 else f"{value:.0f}"
     return text.replace(".", ",") if locale == "nl" else text
 
 
 def _range(evidence: Evidence, locale: str) -> str:
     low, high = evidence.range or (None, None)
-    parts = [_number(low, locale) if low is not None else "", _number(high, locale) if high is not None else ""]
+    parts = [
+        _number(low, locale) if low is not None else "",
+        _number(high, locale) if high is not None else "",
+    ]
     return f"{'-'.join(parts)} {evidence.unit}"
 
 
@@ -96,14 +116,19 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
     loc = ctx.locale
     thresholds = knowledge.thresholds(ctx.profile)
     values: dict[str, Any] = {
-        f"limit_{k.removesuffix('_below').removesuffix('_from')}": _number(v, loc) for k, v in thresholds["vitd25"].items()
+        f"limit_{k.removesuffix('_below').removesuffix('_from')}": _number(v, loc)
+        for k, v in thresholds["vitd25"].items()
     }
     for evidence in facts.evidence.values():
         if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
             values[f"{evidence.analyte}_value"] = f"{_number(evidence.value, loc)} {evidence.unit}"
             values[f"{evidence.analyte}_date"] = evidence.date
             values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
-    partners = [e.name for e in why if e.kind == "med" and e.med_class in ("tetracycline", "levothyroxine", "oral-bisphosphonate")]
+    partners = [
+        e.name
+        for e in why
+        if e.kind == "med" and e.med_class in ("tetracycline", "levothyroxine", "oral-bisphosphonate")
+    ]
     values["partner"] = ", ".join(dict.fromkeys(p for p in partners if p)) or "?"
     for evidence in why:
         if evidence.kind == "order" and evidence.value is not None:
@@ -135,31 +160,47 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     ref = f" ({e.reference})" if e.reference else ""
     nl = loc == "nl"
     if e.kind == "lab" and e.analyte and e.value is not None:
-        label = knowledge.labs.analytes[e.analyte].label[loc]  # type: ignore[index]
+        label = knowledge.labs.analytes[e.analyte].label[loc]
         text = f"{label} {_number(e.value, loc)} {e.unit} {'op' if nl else 'on'} {e.date}"
         if e.range and e.range_source in ("lab", "profile"):
             source = {"lab": "lab", "profile": "profiel" if nl else "profile"}[e.range_source]
             text += f" (ref. {_range(e, loc)}, {source})"
         elif e.range_source == "interpretation":
-            text += " (" + ("afwijkend volgens de lab-interpretatie" if nl else "abnormal by the lab's interpretation") + ")"
+            text += (
+                " ("
+                + ("afwijkend volgens de lab-interpretatie" if nl else "abnormal by the lab's interpretation")
+                + ")"
+            )
         return text + ref
     if e.kind == "lab-missing" and e.analyte:
-        label = knowledge.labs.analytes[e.analyte].label[loc]  # type: ignore[index]
-        return f"{'geen' if nl else 'no'} {label} {'binnen de terugkijkperiode' if nl else 'within the look-back window'}"
+        label = knowledge.labs.analytes[e.analyte].label[loc]
+        return (
+            f"{'geen' if nl else 'no'} {label} {'binnen de terugkijkperiode' if nl else 'within the look-back window'}"
+        )
     if e.kind in ("med", "order") and e.med_class:
-        cls = knowledge.medications.classes[e.med_class].label[loc]  # type: ignore[index]
-        how = knowledge.card_common.headings["text_match"][loc] if e.matched_on == "text" else _MATCHED_ON.get(e.matched_on or "", "")  # type: ignore[index]
-        prefix = ("order: " if nl else "order: ") if e.kind == "order" else ""
-        dose = f", {_number(e.value, loc)} {'µg' if e.unit == 'ug' else e.unit}/{'dag' if nl else 'day'}" if e.value is not None else ""
-        route = (", " + ("toedieningsweg niet vermeld" if nl else "route not stated")) if e.note == "route-unknown" else ""
+        cls = knowledge.medications.classes[e.med_class].label[loc]
+        how = (
+            knowledge.card_common.headings["text_match"][loc]
+            if e.matched_on == "text"
+            else _MATCHED_ON.get(e.matched_on or "", "")
+        )
+        prefix = "order: " if e.kind == "order" else ""
+        dose = (
+            f", {_number(e.value, loc)} {'µg' if e.unit == 'ug' else e.unit}/{'dag' if nl else 'day'}"
+            if e.value is not None
+            else ""
+        )
+        route = (
+            (", " + ("toedieningsweg niet vermeld" if nl else "route not stated")) if e.note == "route-unknown" else ""
+        )
         return f"{prefix}{e.name} ({cls}; {how}{dose}{route}){ref}"
     if e.kind == "order" and e.analyte:
         return f"order: {e.name}{ref}"
     if e.kind == "condition" and e.med_class:
-        group = knowledge.conditions.groups[e.med_class].label[loc]  # type: ignore[index]
+        group = knowledge.conditions.groups[e.med_class].label[loc]
         return f"{group}: {e.name}{ref}"
     if e.kind == "condition-absent" and e.med_class:
-        group = knowledge.conditions.groups[e.med_class].label[loc]  # type: ignore[index]
+        group = knowledge.conditions.groups[e.med_class].label[loc]
         return f"{'geen' if nl else 'no'} {group} {'geregistreerd' if nl else 'recorded'}"
     if e.kind == "patient" and e.value is not None:
         return f"{'leeftijd' if nl else 'age'} {_number(e.value, loc)}{ref}"
@@ -167,7 +208,11 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
 
 
 def _suggestions(
-    templates: list[SuggestionTemplate], why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext
+    templates: list[SuggestionTemplate],
+    why: list[Evidence],
+    facts: FactSet,
+    knowledge: Knowledge,
+    ctx: RenderContext,
 ) -> list[Suggestion]:
     missing = {e.analyte for e in facts.evidence.values() if e.kind == "lab-missing"}
     orders = [e for e in why if e.kind == "order" and e.reference]
@@ -178,20 +223,24 @@ def _suggestions(
         actions: list[Action] = []
         if template.kind in ("replace-order-with-lab", "delete-order"):
             actions += [
-                Action(type="delete", description=f"{'Verwijder' if ctx.locale == 'nl' else 'Delete'} {o.reference}", resourceId=o.reference)
+                Action(
+                    type="delete",
+                    description=f"{'Verwijder' if ctx.locale == 'nl' else 'Delete'} {o.reference}",
+                    resourceId=o.reference,
+                )
                 for o in orders
             ]
         if template.kind in ("create-lab-order", "replace-order-with-lab") and template.analyte:
             actions.append(_lab_order(template.analyte, knowledge, ctx))
         if actions:
-            out.append(Suggestion(label=template.label[ctx.locale], uuid=str(uuid.uuid4()), actions=actions))  # type: ignore[index]
+            out.append(Suggestion(label=template.label[ctx.locale], uuid=str(uuid.uuid4()), actions=actions))
     return out
 
 
 def _lab_order(analyte: str, knowledge: Knowledge, ctx: RenderContext) -> Action:
     definition = knowledge.labs.analytes[analyte]
     display = definition.loinc[definition.order_code]
-    label = definition.label[ctx.locale]  # type: ignore[index]
+    label = definition.label[ctx.locale]
     return Action(
         type="create",
         description=("Vraag aan: " if ctx.locale == "nl" else "Order: ") + label,
@@ -199,7 +248,10 @@ def _lab_order(analyte: str, knowledge: Knowledge, ctx: RenderContext) -> Action
             "resourceType": "ServiceRequest",
             "status": "draft",
             "intent": "proposal",
-            "code": {"coding": [{"system": LOINC, "code": definition.order_code, "display": display}], "text": label},
+            "code": {
+                "coding": [{"system": LOINC, "code": definition.order_code, "display": display}],
+                "text": label,
+            },
             "subject": {"reference": f"Patient/{ctx.patient_id}"},
         },
     )

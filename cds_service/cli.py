@@ -21,8 +21,10 @@ def serve(
     """Run the CDS Hooks service (discovery at /cds-services)."""
     settings = Settings()
     app = create_app(settings)
-    console.print(f"[bold]vitdmg-cds[/] knowledge {app.state.knowledge.version}, profile {settings.profile}, "
-                  f"locale {settings.locale}: http://{host}:{port}/cds-services")
+    console.print(
+        f"[bold]vitdmg-cds[/] knowledge {app.state.knowledge.version}, profile {settings.profile}, "
+        f"locale {settings.locale}: http://{host}:{port}/cds-services"
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

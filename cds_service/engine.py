@@ -7,6 +7,7 @@ action errors surfaced as exceptions (they are our bug, not the caller's).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -83,10 +84,8 @@ class RuleEngine:
                 return self._collected[sid]
             finally:
                 del self._collected[sid]
-                try:
+                with contextlib.suppress(Exception):  # no state exists when no fact was asserted
                     self._host.delete_state(name, sid)
-                except Exception:  # noqa: S110 - no state was created (no facts asserted)
-                    pass
 
     def _compile(self, rule: Rule, thresholds: dict[str, Any]) -> dict[str, Any]:
         conditions = []
@@ -94,7 +93,7 @@ class RuleEngine:
         for index, join in enumerate(rule.when):
             if len(join) != 1:
                 raise RuleEngineError(f"rule {rule.id}: each `when` item names one fact kind")
-            (kind, spec), = join.items()
+            ((kind, spec),) = join.items()
             alias = f"a{index}"
             aliases.append(alias)
             terms: list[dict[str, Any]] = [{"kind": kind}]

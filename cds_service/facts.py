@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ._dates import DAYS_PER_MONTH, age_years, to_datetime
+from ._dosage import DoseError, daily_dose
 from .knowledge import ATC, LOINC, RXNORM, SNOMED, Knowledge, MedicationClass, normalise_unit
 from .parsing import ParsedRecord
 from .reports import Report
-from ._dates import DAYS_PER_MONTH, age_years, to_datetime
-from ._dosage import DoseError, daily_dose
 
 Fact = dict[str, Any]
 INTERPRETATION_LOW = {"L", "LL", "LU", "<"}
@@ -125,12 +125,21 @@ def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContex
     for obs in record.observations:
         ref = f"Observation/{obs.id}"
         analyte = next(
-            (knowledge.loinc_index[c.code] for c in (obs.code.coding or []) if c.system == LOINC and c.code in knowledge.loinc_index),
+            (
+                knowledge.loinc_index[c.code]
+                for c in (obs.code.coding or [])
+                if c.system == LOINC and c.code in knowledge.loinc_index
+            ),
             None,
         )
         if analyte is None:
             continue
-        when = to_datetime(obs.effectiveDateTime or obs.effectiveInstant or (obs.effectivePeriod.start if obs.effectivePeriod else None) or obs.issued)
+        when = to_datetime(
+            obs.effectiveDateTime
+            or obs.effectiveInstant
+            or (obs.effectivePeriod.start if obs.effectivePeriod else None)
+            or obs.issued
+        )
         if when is None:
             facts.reports.append(Report("facts", ref, "no effective date or issued time; left out"))
             continue
@@ -144,7 +153,13 @@ def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContex
     for analyte, lab in latest.items():
         age_days = max(0.0, (ctx.now - lab.when).total_seconds() / 86400)
         facts.add(
-            {"kind": "lab", "analyte": analyte, "value": lab.value, "flag": lab.flag, "age_days": round(age_days, 2)},
+            {
+                "kind": "lab",
+                "analyte": analyte,
+                "value": lab.value,
+                "flag": lab.flag,
+                "age_days": round(age_days, 2),
+            },
             lab.evidence,
         )
     for analyte, definition in knowledge.labs.analytes.items():
@@ -153,7 +168,13 @@ def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContex
 
 
 def _read_lab(
-    obs: Any, analyte: str, when: datetime, knowledge: Knowledge, default: dict[str, Any] | None, facts: FactSet, ref: str
+    obs: Any,
+    analyte: str,
+    when: datetime,
+    knowledge: Knowledge,
+    default: dict[str, Any] | None,
+    facts: FactSet,
+    ref: str,
 ) -> _Lab | None:
     quantity = obs.valueQuantity
     if quantity is None or quantity.value is None:
@@ -179,8 +200,14 @@ def _read_lab(
             low, high, source = float(default["low"]), float(default["high"]), "profile"
             flag = "low" if value < low else "high" if value > high else "normal"
     evidence = Evidence(
-        "lab", ref, analyte=analyte, value=round(value, 4), unit=definition.canonical_unit,
-        date=when.date().isoformat(), range=(low, high) if source in ("lab", "profile") else None, range_source=source,
+        "lab",
+        ref,
+        analyte=analyte,
+        value=round(value, 4),
+        unit=definition.canonical_unit,
+        date=when.date().isoformat(),
+        range=(low, high) if source in ("lab", "profile") else None,
+        range_source=source,
     )
     return _Lab(analyte, value, when, flag, evidence)
 
@@ -230,23 +257,34 @@ def _condition_facts(record: ParsedRecord, knowledge: Knowledge, facts: FactSet)
     sets = knowledge.conditions
     for condition in record.conditions:
         clinical = {c.code for c in (condition.clinicalStatus.coding or [])} if condition.clinicalStatus else set()
-        verification = {c.code for c in (condition.verificationStatus.coding or [])} if condition.verificationStatus else set()
+        verification = (
+            {c.code for c in (condition.verificationStatus.coding or [])} if condition.verificationStatus else set()
+        )
         if (clinical and not clinical & ACTIVE_CONDITION) or verification & EXCLUDED_VERIFICATION:
             continue
         for group_name, group in sets.groups.items():
             for coding in condition.code.coding or [] if condition.code else []:
                 hit = (coding.system in sets.systems["snomed"] and coding.code in group.snomed) or (
-                    coding.system in sets.systems["icd10"] and any((coding.code or "").startswith(p) for p in group.icd10)
+                    coding.system in sets.systems["icd10"]
+                    and any((coding.code or "").startswith(p) for p in group.icd10)
                 )
                 if hit and group_name not in present:
                     present.add(group_name)
                     facts.add(
                         {"kind": "condition", "group": group_name},
-                        Evidence("condition", f"Condition/{condition.id}", name=coding.display or coding.code, med_class=group_name),
+                        Evidence(
+                            "condition",
+                            f"Condition/{condition.id}",
+                            name=coding.display or coding.code,
+                            med_class=group_name,
+                        ),
                     )
     for group_name in sets.groups:
         if group_name not in present:
-            facts.add({"kind": "condition-absent", "group": group_name}, Evidence("condition-absent", med_class=group_name))
+            facts.add(
+                {"kind": "condition-absent", "group": group_name},
+                Evidence("condition-absent", med_class=group_name),
+            )
 
 
 # --- medication ----------------------------------------------------------------------------------------
@@ -292,9 +330,9 @@ def _match_coding(system: str | None, code: str | None, display: str | None, kno
             if code in codes:
                 on = {ATC: "atc", RXNORM: "rxnorm", SNOMED: "snomed"}[system]
                 found.append(MedMatch(class_name, ing_name, on, ing.names[0]))
-        if system == ATC and any(code.startswith(p) for p in med_class.atc_prefixes):
-            if not any(f.med_class == class_name for f in found):
-                found.append(MedMatch(class_name, None, "atc", display or code))
+        prefixed = system == ATC and any(code.startswith(p) for p in med_class.atc_prefixes)
+        if prefixed and not any(f.med_class == class_name for f in found):
+            found.append(MedMatch(class_name, None, "atc", display or code))
     return found
 
 
@@ -341,23 +379,43 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
     items += [(r, "MedicationRequest", False) for r in record.requests]
     drafts = [(r, "MedicationRequest", True) for r in record.draft_medication_requests]
     items += drafts
-    subjects = _subjects(ctx, [f"MedicationRequest/{r.id}" for r, _, _ in drafts] + [f"ServiceRequest/{s.id}" for s in record.draft_service_requests])
+    subjects = _subjects(
+        ctx,
+        [f"MedicationRequest/{r.id}" for r, _, _ in drafts]
+        + [f"ServiceRequest/{s.id}" for s in record.draft_service_requests],
+    )
     for resource, kind, is_draft in items:
         ref = f"{kind}/{resource.id}"
         concepts, medication = _medication_concepts(resource, record, facts, ref)
         if not concepts:
             continue
-        dosages = list(resource.dosage or []) if kind == "MedicationStatement" else list(resource.dosageInstruction or [])
+        dosages = (
+            list(resource.dosage or []) if kind == "MedicationStatement" else list(resource.dosageInstruction or [])
+        )
         route = _route(dosages)
         for match in classify_medication(concepts, knowledge):
             med_class = knowledge.medications.classes[match.med_class]
             if not _route_allows(med_class, match, route, facts, ref):
                 continue
-            evidence = Evidence("med", ref, name=match.name, med_class=match.med_class, matched_on=match.matched_on,
-                                note=None if route != "unknown" or not med_class.oral_only else "route-unknown")
-            facts.add({"kind": "med", "class": match.med_class, "draft": "yes" if is_draft else "no", "route": route}, evidence)
+            evidence = Evidence(
+                "med",
+                ref,
+                name=match.name,
+                med_class=match.med_class,
+                matched_on=match.matched_on,
+                note=None if route != "unknown" or not med_class.oral_only else "route-unknown",
+            )
+            facts.add(
+                {
+                    "kind": "med",
+                    "class": match.med_class,
+                    "draft": "yes" if is_draft else "no",
+                    "route": route,
+                },
+                evidence,
+            )
             if is_draft and ref in subjects:
-                _order_fact(resource, match, med_class, medication, knowledge, facts, ref, evidence)
+                _order_fact(resource, match, med_class, medication, knowledge, facts, ref)
     for service in record.draft_service_requests:
         ref = f"ServiceRequest/{service.id}"
         if ref not in subjects:
@@ -365,7 +423,10 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
         for coding in (service.code.coding or []) if service.code else []:
             if coding.system == LOINC and coding.code in knowledge.loinc_index:
                 analyte = knowledge.loinc_index[coding.code]
-                facts.add({"kind": "order", "type": "service", "analyte": analyte}, Evidence("order", ref, analyte=analyte, name=coding.display or coding.code))
+                facts.add(
+                    {"kind": "order", "type": "service", "analyte": analyte},
+                    Evidence("order", ref, analyte=analyte, name=coding.display or coding.code),
+                )
                 break
 
 
@@ -380,7 +441,9 @@ def _route_allows(med_class: MedicationClass, match: MedMatch, route: str, facts
     if med_class.oral_only and route in ("systemic", "other"):
         return False
     if med_class.requires_systemic_route and match.matched_on != "atc" and route not in ("oral", "systemic"):
-        facts.reports.append(Report("facts", ref, f"{match.name}: route {route}; systemic use cannot be established, left out"))
+        facts.reports.append(
+            Report("facts", ref, f"{match.name}: route {route}; systemic use cannot be established, left out")
+        )
         return False
     return True
 
@@ -392,19 +455,31 @@ def _medication_concepts(resource: Any, record: ParsedRecord, facts: FactSet, re
     reference = resource.medicationReference.reference if resource.medicationReference else None
     medication = None
     if reference and reference.startswith("#"):
-        medication = next((c for c in (resource.contained or []) if c.id == reference[1:] and c.get_resource_type() == "Medication"), None)
+        medication = next(
+            (c for c in (resource.contained or []) if c.id == reference[1:] and c.get_resource_type() == "Medication"),
+            None,
+        )
     elif reference:
-        medication = record.medications.get(reference) or record.medications.get("Medication/" + reference.rsplit("/", 1)[-1])
+        medication = record.medications.get(reference) or record.medications.get(
+            "Medication/" + reference.rsplit("/", 1)[-1]
+        )
     if medication is None:
         facts.reports.append(Report("facts", ref, f"medication reference {reference!r} not found; left out"))
         return [], None
-    concepts = [medication.code] + [i.itemCodeableConcept for i in (medication.ingredient or []) if i.itemCodeableConcept]
+    concepts = [medication.code] + [
+        i.itemCodeableConcept for i in (medication.ingredient or []) if i.itemCodeableConcept
+    ]
     return [c for c in concepts if c is not None], medication
 
 
 def _order_fact(
-    resource: Any, match: MedMatch, med_class: MedicationClass, medication: Any, knowledge: Knowledge,
-    facts: FactSet, ref: str, evidence: Evidence,
+    resource: Any,
+    match: MedMatch,
+    med_class: MedicationClass,
+    medication: Any,
+    knowledge: Knowledge,
+    facts: FactSet,
+    ref: str,
 ) -> None:
     fact: Fact = {"kind": "order", "type": "medication", "class": match.med_class}
     dose_evidence = Evidence("order", ref, name=match.name, med_class=match.med_class, matched_on=match.matched_on)

@@ -43,12 +43,31 @@ def parse_request(body: Any, service: ServiceDefinition) -> CDSRequest:
         request = CDSRequest.model_validate(body)
     except pydantic.ValidationError as error:
         raise ServiceError(
-            400, [Issue("required" if e["type"] == "missing" else "invalid", f"{json_path(e['loc'])}: {e['msg']}", json_path(e["loc"])) for e in error.errors()]
+            400,
+            [
+                Issue(
+                    "required" if e["type"] == "missing" else "invalid",
+                    f"{json_path(e['loc'])}: {e['msg']}",
+                    json_path(e["loc"]),
+                )
+                for e in error.errors()
+            ],
         ) from None
     if request.hook != service.hook:
-        raise ServiceError(400, [Issue("invalid", f"service {service.id} answers hook {service.hook!r}, not {request.hook!r}", "hook")])
+        raise ServiceError(
+            400,
+            [
+                Issue(
+                    "invalid",
+                    f"service {service.id} answers hook {service.hook!r}, not {request.hook!r}",
+                    "hook",
+                )
+            ],
+        )
     if request.fhirAuthorization is not None and request.fhirServer is None:
-        raise ServiceError(400, [Issue("required", "fhirServer is required when fhirAuthorization is given", "fhirServer")])
+        raise ServiceError(
+            400, [Issue("required", "fhirServer is required when fhirAuthorization is given", "fhirServer")]
+        )
     check_context(request.hook, request.context)
     return request
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 LOINC = "http://loinc.org"
 ATC = "http://www.whocc.no/atc"
@@ -16,7 +16,16 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 HOOK_GROUPS = ("patient-view", "orders")
 
-Text = dict[Literal["nl", "en"], str]
+LOCALES = ("nl", "en")
+
+
+def _both_languages(text: dict[str, str]) -> dict[str, str]:
+    if set(text) != set(LOCALES) or not all(text.values()):
+        raise ValueError(f"needs non-empty texts in exactly {LOCALES}, got {sorted(text)}")
+    return text
+
+
+Text = Annotated[dict[str, str], AfterValidator(_both_languages)]
 
 
 class _Model(BaseModel):
@@ -187,9 +196,9 @@ class Knowledge(_Model):
             cited.append((f"threshold {key}", list(value.get("cite", [])) if isinstance(value, dict) else []))
         for where, ids in cited:
             problems += [f"{where}: unknown citation {i!r}" for i in ids if i not in self.citations]
-        for card in self.cards.values():
-            if not card.cite:
-                problems.append(f"card {card.code}: no citation")
+        for definition in self.cards.values():
+            if not definition.cite:
+                problems.append(f"card {definition.code}: no citation")
         for group, rules in self.rulesets.items():
             for rule in rules:
                 card = rule.then.get("card")
@@ -250,10 +259,10 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
     cards = {}
     for path in sorted((root / "cards").glob("*.yaml")):
         if not path.name.startswith("_"):
-            card = CardDefinition.model_validate(_read(path))
-            if card.code != path.stem:
-                raise ValueError(f"{path}: code {card.code!r} does not match the file name")
-            cards[card.code] = card
+            definition = CardDefinition.model_validate(_read(path))
+            if definition.code != path.stem:
+                raise ValueError(f"{path}: code {definition.code!r} does not match the file name")
+            cards[definition.code] = definition
     return Knowledge(
         version=manifest["version"],
         labs=LabValueSets.model_validate(_read(root / "valuesets" / "labs.yaml")),

@@ -104,7 +104,11 @@ class _Parser:
                 continue
             if repaired:
                 self._record.reports.append(
-                    Report("parsing", f"{label} ({where})", f"repeating element sent as one object, read as a list: {', '.join(repaired)}")
+                    Report(
+                        "parsing",
+                        f"{label} ({where})",
+                        f"repeating element sent as one object, read as a list: {', '.join(repaired)}",
+                    )
                 )
             return
 
@@ -156,8 +160,18 @@ def _is_relevant_lab(raw: dict[str, Any], knowledge: Knowledge, record: ParsedRe
 
 def _condition_codes(knowledge: Knowledge) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """(exact SNOMED pairs, ICD-10 prefix pairs) over every condition group."""
-    snomed = {(s, c) for g in knowledge.conditions.groups.values() for s in knowledge.conditions.systems["snomed"] for c in g.snomed}
-    icd = {(s, c) for g in knowledge.conditions.groups.values() for s in knowledge.conditions.systems["icd10"] for c in g.icd10}
+    snomed = {
+        (s, c)
+        for g in knowledge.conditions.groups.values()
+        for s in knowledge.conditions.systems["snomed"]
+        for c in g.snomed
+    }
+    icd = {
+        (s, c)
+        for g in knowledge.conditions.groups.values()
+        for s in knowledge.conditions.systems["icd10"]
+        for c in g.icd10
+    }
     return snomed, icd
 
 
@@ -188,7 +202,13 @@ def _parse_drafts(parser: _Parser, record: ParsedRecord, bundle: dict[str, Any])
         elif kind == "ServiceRequest":
             parser.add(record.draft_service_requests, ServiceRequest, raw, where)
         elif kind in NOT_R4_ORDER_TYPES:
-            record.reports.append(Report("parsing", f"{kind}/{raw.get('id', '?')} ({where})", "not a FHIR R4 resource type; this service reads R4"))
+            record.reports.append(
+                Report(
+                    "parsing",
+                    f"{kind}/{raw.get('id', '?')} ({where})",
+                    "not a FHIR R4 resource type; this service reads R4",
+                )
+            )
         elif kind == "Medication" and isinstance(raw.get("id"), str):
             found: list[Medication] = []
             parser.add(found, Medication, raw, where)
@@ -200,6 +220,6 @@ def _parse_drafts(parser: _Parser, record: ParsedRecord, bundle: dict[str, Any])
 
 def get_fhir_model_class_safe(kind: str) -> type[Any] | None:
     try:
-        return get_fhir_model_class(kind)  # type: ignore[no-any-return]
+        return get_fhir_model_class(kind)
     except KeyError:
         return None

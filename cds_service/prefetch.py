@@ -99,7 +99,13 @@ async def _fetch_missing(
     if access is None or request.fhirServer is None:
         # A paged prefetch without a server to page on: use the first page, say so.
         for key in [k for k in to_fetch if k in result.resources]:
-            result.reports.append(Report("prefetch", f"prefetch.{key}", "only the first page was sent; no fhirServer to fetch the rest"))
+            result.reports.append(
+                Report(
+                    "prefetch",
+                    f"prefetch.{key}",
+                    "only the first page was sent; no fhirServer to fetch the rest",
+                )
+            )
             del to_fetch[key]
         if to_fetch:
             raise _precondition_failed(to_fetch, "not in prefetch and no fhirServer was given")
@@ -117,7 +123,7 @@ async def _fetch_missing(
         return key, await client.query(query)
 
     tasks = {key: asyncio.ensure_future(fetch(key, template)) for key, template in to_fetch.items()}
-    done, pending = await asyncio.wait(tasks.values(), timeout=access.budget_seconds)
+    _done, pending = await asyncio.wait(tasks.values(), timeout=access.budget_seconds)
     for task in pending:
         task.cancel()
     failures: dict[str, str] = {}
@@ -136,9 +142,15 @@ async def _fetch_missing(
             result.origin[key] = "fhirServer"
     if failures:
         raise ServiceError(
-            412, [Issue("not-found", f"prefetch key {k!r} could not be obtained: {why}", f"prefetch.{k}") for k, why in failures.items()]
+            412,
+            [
+                Issue("not-found", f"prefetch key {k!r} could not be obtained: {why}", f"prefetch.{k}")
+                for k, why in failures.items()
+            ],
         )
 
 
 def _precondition_failed(keys: dict[str, str], why: str) -> ServiceError:
-    return ServiceError(412, [Issue("not-found", f"prefetch key {k!r} is needed: {why}", f"prefetch.{k}") for k in keys])
+    return ServiceError(
+        412, [Issue("not-found", f"prefetch key {k!r} is needed: {why}", f"prefetch.{k}") for k in keys]
+    )

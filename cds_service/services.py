@@ -16,6 +16,7 @@ HOOK_CONTEXT: dict[str, dict[str, type]] = {
     "order-sign": {"userId": str, "patientId": str, "draftOrders": dict},
 }
 OPTIONAL_CONTEXT: dict[str, type] = {"encounterId": str}
+_TYPE_WORDS: dict[type, str] = {str: "a non-empty string", list: "an array", dict: "an object (a FHIR Bundle)"}
 
 PATIENT_KEY = "patient"
 LABS_KEY = "labResults"
@@ -121,14 +122,12 @@ def check_context(hook: str, context: dict[str, Any]) -> None:
                 issues.append(Issue("required", f"{hook} requires context.{name}", f"context.{name}"))
             continue
         if not isinstance(context[name], kind) or (kind is str and not context[name]):
-            wanted = {str: "a non-empty string", list: "an array", dict: "an object (a FHIR Bundle)"}[kind]
+            wanted = _TYPE_WORDS[kind]
             issues.append(Issue("invalid", f"context.{name} must be {wanted}", f"context.{name}"))
     selections = context.get("selections")
     if isinstance(selections, list):
         for i, item in enumerate(selections):
             if not isinstance(item, str) or "/" not in item:
-                issues.append(
-                    Issue("invalid", "a selection must be a 'Type/id' string", f"context.selections[{i}]")
-                )
+                issues.append(Issue("invalid", "a selection must be a 'Type/id' string", f"context.selections[{i}]"))
     if issues:
         raise ServiceError(400, issues)

@@ -15,9 +15,7 @@ Locale = Literal["nl", "en"]
 class Settings(BaseSettings):
     """Typed configuration; every field is documented in the README table (checked by a test)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VITDMG_", extra="ignore", frozen=True, use_attribute_docstrings=True
-    )
+    model_config = SettingsConfigDict(env_prefix="VITDMG_", extra="ignore", frozen=True, use_attribute_docstrings=True)
 
     profile: Profile = "nl-be"
     """Guideline profile for 25(OH)D thresholds and upper intake limits."""
@@ -41,7 +39,6 @@ class Settings(BaseSettings):
     """Browser origins allowed by CORS, as a JSON list (e.g. `["https://sandbox.cds-hooks.org"]`); empty = off."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of the service's own logger."""
-
 
 
 def settings_markdown_table() -> str:

@@ -18,17 +18,21 @@ PATIENTS = {"nl-ppi-low-mg": "nl-1", "us-vitd-deficient": "us-1"}
 
 
 def draft_orders(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / "draft-orders" / f"{name}.json").read_text(encoding="utf-8"))
+    bundle: dict[str, Any] = json.loads((FIXTURES / "draft-orders" / f"{name}.json").read_text(encoding="utf-8"))
+    return bundle
 
 
 def spec_example(path: str) -> dict[str, Any]:
     """One of the published CDS Hooks examples in shared/reference/cds-hooks-examples."""
     root = FIXTURES.parent.parent / "shared" / "reference" / "cds-hooks-examples"
     text = (root / path).read_text(encoding="utf-8")
-    return json.loads("{" + text + "}" if path.endswith(".fragment.json") else text)
+    example: dict[str, Any] = json.loads("{" + text + "}" if path.endswith(".fragment.json") else text)
+    return example
 
 
-def prefetch_for(resources: list[dict[str, Any]], context: dict[str, Any], keys: list[str] | None = None) -> dict[str, Any]:
+def prefetch_for(
+    resources: list[dict[str, Any]], context: dict[str, Any], keys: list[str] | None = None
+) -> dict[str, Any]:
     """What a client that satisfies the templates sends: the Patient read and searchset Bundles."""
     prefetch: dict[str, Any] = {}
     for key, template in TEMPLATES.items():
@@ -72,6 +76,11 @@ def request(
     if fhir_server is not None:
         body["fhirServer"] = fhir_server
     if token is not None:
-        body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
-                                     "scope": "user/*.read", "subject": "vitdmg-cds"}
+        body["fhirAuthorization"] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "user/*.read",
+            "subject": "vitdmg-cds",
+        }
     return copy.deepcopy(body)

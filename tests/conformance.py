@@ -7,7 +7,9 @@ import uuid
 from typing import Any
 
 RESOURCE_ID = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$")
-TOKEN = re.compile(r"\{\{(context\.[A-Za-z0-9_]+|userPractitionerId|userPractitionerRoleId|userPatientId|userRelatedPersonId)\}\}")
+TOKEN = re.compile(
+    r"\{\{(context\.[A-Za-z0-9_]+|userPractitionerId|userPractitionerRoleId|userPatientId|userRelatedPersonId)\}\}"
+)
 
 
 def empty_members(value: Any, path: str = "$") -> list[str]:
@@ -79,7 +81,9 @@ def check_discovery(body: dict[str, Any]) -> None:
             assert isinstance(template, str), "B4: prefetch values are strings"
             tokens = re.findall(r"\{\{[^}]*\}\}", template)
             assert all(TOKEN.fullmatch(t) for t in tokens), f"D2: {tokens}"
-            assert all(t in ("{{context.patientId}}", "{{context.userId}}", "{{context.encounterId}}") for t in tokens), "D3"
+            assert all(
+                t in ("{{context.patientId}}", "{{context.userId}}", "{{context.encounterId}}") for t in tokens
+            ), "D3"
             check_restricted_query(template)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -59,8 +59,11 @@ async def make_client(knowledge: Knowledge) -> AsyncIterator[AppClient]:
             app = create_app(Settings(**overrides), knowledge=knowledge, http_client=fhir_http, clock=lambda: NOW)
             await stack.enter_async_context(app.router.lifespan_context(app))
             return await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://testserver",
-                                  event_hooks={"response": [check_every_response]})
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                    base_url="http://testserver",
+                    event_hooks={"response": [check_every_response]},
+                )
             )
 
         yield factory

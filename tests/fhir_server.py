@@ -31,7 +31,7 @@ def _reference_id(resource: dict[str, Any]) -> str | None:
     for key in ("subject", "patient"):
         ref = resource.get(key)
         if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            return ref["reference"].rsplit("/", 1)[-1]
+            return str(ref["reference"]).rsplit("/", 1)[-1]
     return None
 
 
@@ -46,7 +46,8 @@ def search(resources: list[dict[str, Any]], resource_type: str, params: dict[str
     if "code" in params:
         tokens = set(params["code"].split(","))
         found = [
-            r for r in found
+            r
+            for r in found
             if any(f"{c.get('system')}|{c.get('code')}" in tokens for c in (r.get("code") or {}).get("coding", []))
         ]
     if params.get("_sort") == "-date":
@@ -83,15 +84,27 @@ class FixtureFhirServer:
     def app(self) -> Starlette:
         routes = []
         for prefix in ("/fhir", ""):  # the spec's example fhirServer has no /fhir path
-            routes += [Route(prefix + "/{resource_type}", self._search), Route(prefix + "/{resource_type}/{id}", self._read)]
+            routes += [
+                Route(prefix + "/{resource_type}", self._search),
+                Route(prefix + "/{resource_type}/{id}", self._read),
+            ]
         return Starlette(routes=routes)
 
     async def _gate(self, request: Request, resource_type: str) -> JSONResponse | None:
-        self.seen.append({"path": request.url.path, "query": str(request.url.query), "authorization": request.headers.get("authorization")})
+        self.seen.append(
+            {
+                "path": request.url.path,
+                "query": str(request.url.query),
+                "authorization": request.headers.get("authorization"),
+            }
+        )
         if resource_type in self.stall:
             await asyncio.sleep(self.stall[resource_type])
         if resource_type in self.fail:
-            outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
+            outcome = {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "exception"}],
+            }
             return JSONResponse(outcome, status_code=self.fail[resource_type])
         return None
 
@@ -102,7 +115,10 @@ class FixtureFhirServer:
         for r in self.resources:
             if r.get("resourceType") == resource_type and r.get("id") == rid:
                 return JSONResponse(r, media_type="application/fhir+json")
-        return JSONResponse({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}, status_code=404)
+        return JSONResponse(
+            {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]},
+            status_code=404,
+        )
 
     async def _search(self, request: Request) -> JSONResponse:
         resource_type = request.path_params["resource_type"]
@@ -119,5 +135,10 @@ class FixtureFhirServer:
             bundle = searchset(chunk, medications_for(self.resources, chunk))
             if page * self.page_size < len(found):
                 query = urlencode({**params, "_page": page + 1})
-                bundle["link"] = [{"relation": "next", "url": f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{query}"}]
+                bundle["link"] = [
+                    {
+                        "relation": "next",
+                        "url": f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{query}",
+                    }
+                ]
         return JSONResponse(bundle, media_type="application/fhir+json")

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 
 from cds_service.app import create_app
+from cds_service.knowledge import Knowledge
 from cds_service.settings import Settings
 
 from .builders import request
@@ -49,7 +50,7 @@ def serve(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def test_discovery_and_patient_view_over_http(knowledge) -> None:
+def test_discovery_and_patient_view_over_http(knowledge: Knowledge) -> None:
     app = create_app(Settings(), knowledge=knowledge, clock=lambda: NOW)
     with serve(app) as base, httpx.Client(base_url=base, timeout=10) as client:
         discovery = client.get("/cds-services")
@@ -59,15 +60,21 @@ def test_discovery_and_patient_view_over_http(knowledge) -> None:
         assert response.status_code == 200
         check_service_response(response.json())
         assert "mg-loss-ppi" in card_codes(response.json())
-        bad = client.post("/cds-services/vitd-mg-patient-view", content=b"{", headers={"content-type": "application/json"})
+        bad = client.post(
+            "/cds-services/vitd-mg-patient-view", content=b"{", headers={"content-type": "application/json"}
+        )
         assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
 
 
-def test_fhir_fallback_over_http(knowledge) -> None:
+def test_fhir_fallback_over_http(knowledge: Knowledge) -> None:
     """D9, D11 over real sockets: no prefetch; the service queries the fixture FHIR server with the token."""
     fhir = FixtureFhirServer(load_record("nl-ppi-low-mg"), page_size=2)
     app = create_app(Settings(), knowledge=knowledge, clock=lambda: NOW)
-    with serve(fhir.app()) as fhir_base, serve(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with (
+        serve(fhir.app()) as fhir_base,
+        serve(app) as base,
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
         body = request(fhir_server=f"{fhir_base}/fhir", token="e2e-token")
         del body["prefetch"]
         response = client.post("/cds-services/vitd-mg-patient-view", json=body)

@@ -13,8 +13,9 @@ from cds_service.engine import RuleEngine, RuleEngineError
 from cds_service.knowledge import Knowledge
 
 from ..builders import request
+from ..conftest import AppClient
 
-LOW_MG = [
+LOW_MG: list[dict[str, Any]] = [
     {"kind": "lab", "analyte": "mg", "value": 0.6, "flag": "low", "age_days": 3.0, "id": "lab:0"},
     {"kind": "med", "class": "ppi", "draft": "no", "route": "oral", "id": "med:1"},
 ]
@@ -55,8 +56,10 @@ class _BrokenEngine(RuleEngine):
 
     def _action(self, rule_id: str, output: dict[str, Any], aliases: list[str]) -> Callable[[Any], None]:
         if rule_id == "mg-low":
+
             def broken(c: Any) -> None:
                 raise ZeroDivisionError("bug in an action")
+
             return broken
         return super()._action(rule_id, output, aliases)
 
@@ -69,7 +72,7 @@ def test_action_errors_are_raised_not_swallowed(knowledge: Knowledge) -> None:
     assert engine.live_sessions == 0
 
 
-async def test_action_error_is_a_generic_500(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_action_error_is_a_generic_500(make_client: AppClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """Our bug, not the caller's: 500 with a generic OperationOutcome, no traceback or detail."""
     monkeypatch.setattr(app_module, "RuleEngine", _BrokenEngine)
     client = await make_client()

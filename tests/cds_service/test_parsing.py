@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cds_service.knowledge import Knowledge
 from cds_service.parsing import parse_record
 from cds_service.prefetch import Prefetched
@@ -9,14 +11,22 @@ from cds_service.prefetch import Prefetched
 from ..fhir_server import load_record
 
 
-def _prefetched(resources: list[dict]) -> Prefetched:
+def _prefetched(resources: list[dict[str, Any]]) -> Prefetched:
     return Prefetched(resources={"all": resources})
 
 
 def test_relevant_resources_are_validated_and_the_rest_discarded(knowledge: Knowledge) -> None:
     record = parse_record(_prefetched(load_record("nl-ppi-low-mg")), {}, knowledge)
-    assert {o.id for o in record.observations} == {"nl-1-mg", "nl-1-vitd", "nl-1-vitd-old", "nl-1-egfr"}  # no HbA1c
-    assert {s.id for s in record.statements} == {"nl-1-ms-omeprazol", "nl-1-ms-magnesium"}  # not the completed one
+    assert {o.id for o in record.observations} == {
+        "nl-1-mg",
+        "nl-1-vitd",
+        "nl-1-vitd-old",
+        "nl-1-egfr",
+    }  # no HbA1c
+    assert {s.id for s in record.statements} == {
+        "nl-1-ms-omeprazol",
+        "nl-1-ms-magnesium",
+    }  # not the completed one
     assert record.patient is not None and record.patient.id == "nl-1"
     assert set(record.medications) == {"Medication/nl-1-med-omeprazol"}
     assert record.reports == []
@@ -61,14 +71,19 @@ def test_statuses_that_do_not_count_are_reported(knowledge: Knowledge) -> None:
 
 def test_unknown_extension_is_accepted(knowledge: Knowledge) -> None:
     obs = dict(next(r for r in load_record("nl-ppi-low-mg") if r.get("id") == "nl-1-mg"))
-    obs["extension"] = [{"url": "http://ehr.example.org/fhir/StructureDefinition/lab-comment", "valueString": "hemolysed?"}]
+    obs["extension"] = [
+        {"url": "http://ehr.example.org/fhir/StructureDefinition/lab-comment", "valueString": "hemolysed?"}
+    ]
     record = parse_record(_prefetched([obs]), {}, knowledge)
     assert [o.id for o in record.observations] == ["nl-1-mg"] and record.reports == []
 
 
 def test_draft_orders_of_other_fhir_versions_are_reported(knowledge: Knowledge) -> None:
     """A4: R4 is read; a DSTU2 MedicationOrder is reported, not parsed."""
-    bundle = {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "MedicationOrder", "id": "m1"}}, {"foo": 1}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [{"resource": {"resourceType": "MedicationOrder", "id": "m1"}}, {"foo": 1}],
+    }
     record = parse_record(_prefetched([]), {"draftOrders": bundle}, knowledge)
     assert record.draft_medication_requests == []
     assert [r.reason for r in record.reports] == [

@@ -7,25 +7,31 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from cds_service.knowledge import Knowledge
 from cds_service.prefetch import render_template
 from cds_service.services import CONDITIONS_KEY, LABS_KEY, PATIENT_KEY, REQUESTS_KEY, STATEMENTS_KEY
 
 from ..builders import request
-from ..conftest import FHIR_BASE, card_codes
+from ..conftest import FHIR_BASE, AppClient, card_codes
 from ..fhir_server import FixtureFhirServer, load_record
 
 PV = "/cds-services/vitd-mg-patient-view"
 ALL_KEYS = [PATIENT_KEY, LABS_KEY, STATEMENTS_KEY, REQUESTS_KEY, CONDITIONS_KEY]
-EXPECTED_NL = {"mg-deficiency": "warning", "mg-loss-ppi": "warning", "renal-caution-mg": "info", "vitd-insufficiency": "info"}
+EXPECTED_NL = {
+    "mg-deficiency": "warning",
+    "mg-loss-ppi": "warning",
+    "renal-caution-mg": "info",
+    "vitd-insufficiency": "info",
+}
 
 
-async def test_complete_prefetch_needs_no_fhir_server(client) -> None:
+async def test_complete_prefetch_needs_no_fhir_server(client: httpx.AsyncClient) -> None:
     """D9: every key present -> used as is; the client fixture fails any FHIR call."""
     response = await client.post(PV, json=request())
     assert card_codes(response.json()) == EXPECTED_NL
 
 
-async def test_null_prefetch_means_no_data_and_is_not_fetched(make_client) -> None:
+async def test_null_prefetch_means_no_data_and_is_not_fetched(make_client: AppClient) -> None:
     """D7, D9: a key sent as null means "no such data": no fetch, reasoning goes on without it."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
     client = await make_client(fhir=server)
@@ -39,7 +45,7 @@ async def test_null_prefetch_means_no_data_and_is_not_fetched(make_client) -> No
 
 
 @pytest.mark.parametrize("missing", ALL_KEYS)
-async def test_absent_key_is_fetched_from_fhir_server(make_client, missing: str) -> None:
+async def test_absent_key_is_fetched_from_fhir_server(make_client: AppClient, missing: str) -> None:
     """D9, D10: one key absent -> the same template is run against fhirServer; the result is the same."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
     client = await make_client(fhir=server)
@@ -50,7 +56,7 @@ async def test_absent_key_is_fetched_from_fhir_server(make_client, missing: str)
     assert len(server.seen) == 1
 
 
-async def test_no_prefetch_at_all_fetches_every_key_with_the_token(make_client) -> None:
+async def test_no_prefetch_at_all_fetches_every_key_with_the_token(make_client: AppClient) -> None:
     """D9, D11, E1: no prefetch -> every template fetched, each call with the bearer token."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
     client = await make_client(fhir=server)
@@ -64,7 +70,7 @@ async def test_no_prefetch_at_all_fetches_every_key_with_the_token(make_client) 
     assert "patient=nl-1" in lab_call["query"] and "_sort=-date" in lab_call["query"]
 
 
-async def test_no_token_no_authorization_header(make_client) -> None:
+async def test_no_token_no_authorization_header(make_client: AppClient) -> None:
     """D11 note: clients such as the sandbox send fhirServer without fhirAuthorization; no header is sent."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
     client = await make_client(fhir=server)
@@ -74,19 +80,22 @@ async def test_no_token_no_authorization_header(make_client) -> None:
     assert server.seen[0]["authorization"] is None
 
 
-async def test_operation_outcome_prefetch_is_fetched_and_reported(make_client) -> None:
+async def test_operation_outcome_prefetch_is_fetched_and_reported(make_client: AppClient) -> None:
     """D8: an OperationOutcome in place of a prefetch value is treated as missing, not as data."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
     client = await make_client(fhir=server)
     body = request(fhir_server=FHIR_BASE)
-    body["prefetch"][LABS_KEY] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    body["prefetch"][LABS_KEY] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
     response = await client.post(PV, json=body)
     assert card_codes(response.json()) == EXPECTED_NL
     assert [c["path"] for c in server.seen] == ["/fhir/Observation"]
     assert any(r["where"] == f"prefetch.{LABS_KEY}" for r in response.json()["extension"]["org.vitdmg.left-out"])
 
 
-async def test_paginated_search_follows_next_links_with_the_token(make_client) -> None:
+async def test_paginated_search_follows_next_links_with_the_token(make_client: AppClient) -> None:
     """D12, D11: a paged search is followed page by page on the same server, the token on every page."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"), page_size=2)
     client = await make_client(fhir=server)
@@ -99,7 +108,7 @@ async def test_paginated_search_follows_next_links_with_the_token(make_client) -
     assert all(c["authorization"] == "Bearer secret-token-3" for c in server.seen)
 
 
-async def test_paginated_prefetch_bundle_is_completed_from_the_server(make_client) -> None:
+async def test_paginated_prefetch_bundle_is_completed_from_the_server(make_client: AppClient) -> None:
     """D12: a prefetch Bundle with a next link -> the remaining pages come from fhirServer."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"), page_size=1)
     client = await make_client(fhir=server)
@@ -113,7 +122,7 @@ async def test_paginated_prefetch_bundle_is_completed_from_the_server(make_clien
     assert card_codes(response.json()) == EXPECTED_NL
 
 
-async def test_page_limit_gives_412(make_client) -> None:
+async def test_page_limit_gives_412(make_client: AppClient) -> None:
     """D12, D13: more pages than VITDMG_FHIR_MAX_PAGES -> the data is incomplete -> 412 naming the key."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"), page_size=1)
     client = await make_client(fhir=server, fhir_max_pages=2)
@@ -124,18 +133,21 @@ async def test_page_limit_gives_412(make_client) -> None:
     assert "pages" in response.json()["issue"][0]["diagnostics"]
 
 
-async def test_no_prefetch_and_no_fhir_server_is_412(client) -> None:
+async def test_no_prefetch_and_no_fhir_server_is_412(client: httpx.AsyncClient) -> None:
     """D13, F3: data needed, no prefetch, no fhirServer -> 412 with a JSON body naming each key."""
     body = request()
     del body["prefetch"][LABS_KEY]
     del body["prefetch"][CONDITIONS_KEY]
     response = await client.post(PV, json=body)
     assert response.status_code == 412
-    assert {i["expression"][0] for i in response.json()["issue"]} == {f"prefetch.{LABS_KEY}", f"prefetch.{CONDITIONS_KEY}"}
+    assert {i["expression"][0] for i in response.json()["issue"]} == {
+        f"prefetch.{LABS_KEY}",
+        f"prefetch.{CONDITIONS_KEY}",
+    }
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 500, 503])
-async def test_fhir_server_error_is_412(make_client, status: int) -> None:
+async def test_fhir_server_error_is_412(make_client: AppClient, status: int) -> None:
     """D13: the server answers an error for a search -> 412 saying which key and which status."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"), fail={"Observation": status})
     client = await make_client(fhir=server)
@@ -147,7 +159,7 @@ async def test_fhir_server_error_is_412(make_client, status: int) -> None:
     assert issue["expression"] == [f"prefetch.{LABS_KEY}"] and f"HTTP {status}" in issue["diagnostics"]
 
 
-async def test_patient_read_404_means_no_patient(make_client) -> None:
+async def test_patient_read_404_means_no_patient(make_client: AppClient) -> None:
     """D7 (2.0.1): a read with no result is "no data": no 412, age rules are reported as not applied."""
     server = FixtureFhirServer([r for r in load_record("nl-ppi-low-mg") if r["resourceType"] != "Patient"])
     client = await make_client(fhir=server)
@@ -158,7 +170,7 @@ async def test_patient_read_404_means_no_patient(make_client) -> None:
     assert any("birth date" in r["reason"] for r in response.json()["extension"]["org.vitdmg.left-out"])
 
 
-async def test_fhir_budget_exceeded_is_412(make_client) -> None:
+async def test_fhir_budget_exceeded_is_412(make_client: AppClient) -> None:
     """One overall FHIR budget per request: a stalled server -> 412 after the budget, not a hang."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"), stall={"Condition": 5.0})
     client = await make_client(fhir=server, fhir_budget_seconds=0.3)
@@ -169,8 +181,11 @@ async def test_fhir_budget_exceeded_is_412(make_client) -> None:
     assert "0.3 s" in response.json()["issue"][0]["diagnostics"]
 
 
-@pytest.mark.parametrize(("error", "words"), [(httpx.ReadTimeout("slow"), "timed out"), (httpx.ConnectError("refused"), "connection failed")])
-async def test_transport_failures_are_412(knowledge, error: Exception, words: str) -> None:
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [(httpx.ReadTimeout("slow"), "timed out"), (httpx.ConnectError("refused"), "connection failed")],
+)
+async def test_transport_failures_are_412(knowledge: Knowledge, error: Exception, words: str) -> None:
     """Connect/read timeouts of httpx -> 412 (the caller's server failed), never a 500."""
     from cds_service.app import create_app
     from cds_service.settings import Settings
@@ -180,7 +195,10 @@ async def test_transport_failures_are_412(knowledge, error: Exception, words: st
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as fhir_http:
         app = create_app(Settings(), knowledge=knowledge, http_client=fhir_http)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        ):
             body = request(fhir_server=FHIR_BASE)
             del body["prefetch"][LABS_KEY]
             response = await client.post(PV, json=body)
@@ -188,12 +206,14 @@ async def test_transport_failures_are_412(knowledge, error: Exception, words: st
     assert words in response.json()["issue"][0]["diagnostics"]
 
 
-async def test_next_link_to_another_host_is_not_followed(make_client) -> None:
+async def test_next_link_to_another_host_is_not_followed(make_client: AppClient) -> None:
     """The token goes only to fhirServer's host: a next link elsewhere -> 412, no call made there."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
     client = await make_client(fhir=server)
     body = request(fhir_server=FHIR_BASE, token="t")
-    body["prefetch"][LABS_KEY]["link"] = [{"relation": "next", "url": "https://elsewhere.example.com/fhir/Observation?page=2"}]
+    body["prefetch"][LABS_KEY]["link"] = [
+        {"relation": "next", "url": "https://elsewhere.example.com/fhir/Observation?page=2"}
+    ]
     response = await client.post(PV, json=body)
     assert response.status_code == 412
     assert server.seen == []

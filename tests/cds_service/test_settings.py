@@ -25,7 +25,9 @@ def test_environment_is_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.profile == "dach" and settings.cors_origins == ["https://sandbox.cds-hooks.org"]
 
 
-@pytest.mark.parametrize(("name", "value"), [("VITDMG_PROFILE", "fr"), ("VITDMG_FHIR_MAX_PAGES", "0"), ("VITDMG_LOCALE", "de")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("VITDMG_PROFILE", "fr"), ("VITDMG_FHIR_MAX_PAGES", "0"), ("VITDMG_LOCALE", "de")]
+)
 def test_bad_values_stop_startup(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
