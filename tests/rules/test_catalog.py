@@ -1,0 +1,214 @@
+"""The card catalog of issue 3, row by row: fires, stays quiet, and flips exactly at each threshold.
+
+Input facts here are the normalised facts of cds_service.facts (not FHIR: FHIR data lives in
+fhir_fixtures/ and is covered by tests/cds_service/test_facts.py and the scenario tests).
+Each case names its catalog row (source.topic.code) and the expected indicator, or None for "no card".
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from cds_service.engine import RuleEngine
+from cds_service.knowledge import Knowledge
+
+_ids = itertools.count()
+Fact = dict[str, Any]
+
+
+def lab(analyte: str, value: float, flag: str = "unknown", age_days: float = 10.0) -> Fact:
+    return {"kind": "lab", "analyte": analyte, "value": float(value), "flag": flag, "age_days": age_days}
+
+
+def missing(analyte: str) -> Fact:
+    return {"kind": "lab-missing", "analyte": analyte}
+
+
+def med(med_class: str, draft: str = "no") -> Fact:
+    return {"kind": "med", "class": med_class, "draft": draft, "route": "oral"}
+
+
+def cond(group: str) -> Fact:
+    return {"kind": "condition", "group": group}
+
+
+def absent(*groups: str) -> list[Fact]:
+    return [{"kind": "condition-absent", "group": g} for g in groups]
+
+
+def patient(age: float) -> Fact:
+    return {"kind": "patient", "age_years": float(age)}
+
+
+def order(med_class: str, dose: float | None = None) -> list[Fact]:
+    """A draft medication order is both an order under review and (draft) medication context."""
+    fact: Fact = {"kind": "order", "type": "medication", "class": med_class}
+    if dose is not None:
+        fact["daily_dose"] = float(dose)
+    return [fact, med(med_class, draft="yes")]
+
+
+def order_lab(analyte: str) -> Fact:
+    return {"kind": "order", "type": "service", "analyte": analyte}
+
+
+def flat(*items: Fact | list[Fact]) -> list[Fact]:
+    out: list[Fact] = []
+    for item in items:
+        out += item if isinstance(item, list) else [item]
+    return [{**f, "id": f"t{next(_ids)}"} for f in out]
+
+
+@pytest.fixture(scope="module")
+def engine(knowledge: Knowledge) -> RuleEngine:
+    return RuleEngine(knowledge, ["nl-be", "dach", "us-endocrine-2011"])
+
+
+def cards(engine: RuleEngine, group: str, profile: str, facts: list[Fact]) -> dict[str, str]:
+    """code -> the highest indicator among its intents (one card per code, as cards.py renders)."""
+    rank = {"info": 0, "warning": 1, "critical": 2}
+    out: dict[str, str] = {}
+    for d in engine.evaluate(group, profile, facts):
+        if d.kind == "card":
+            code, indicator = str(d.fields["code"]), str(d.fields["indicator"])
+            if code not in out or rank[indicator] > rank[out[code]]:
+                out[code] = indicator
+    return out
+
+
+PV = "patient-view"
+ORD = "orders"
+CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
+    # id, group, profile, facts, catalog code, expected indicator (None = no card)
+    ("deficient-nlbe", PV, "nl-be", flat(lab("vitd25", 29.9)), "vitd-deficiency", "warning"),
+    ("deficient-boundary-nlbe", PV, "nl-be", flat(lab("vitd25", 30)), "vitd-deficiency", None),
+    ("deficient-dach", PV, "dach", flat(lab("vitd25", 49.9)), "vitd-deficiency", "warning"),
+    ("deficient-boundary-dach", PV, "dach", flat(lab("vitd25", 50)), "vitd-deficiency", None),
+    ("deficient-us", PV, "us-endocrine-2011", flat(lab("vitd25", 40)), "vitd-deficiency", "warning"),
+    ("40-is-insufficient-nlbe", PV, "nl-be", flat(lab("vitd25", 40)), "vitd-deficiency", None),
+    ("insufficient-low-edge-nlbe", PV, "nl-be", flat(lab("vitd25", 30)), "vitd-insufficiency", "info"),
+    ("insufficient-high-edge-nlbe", PV, "nl-be", flat(lab("vitd25", 49.9)), "vitd-insufficiency", "info"),
+    ("sufficient-nlbe", PV, "nl-be", flat(lab("vitd25", 50)), "vitd-insufficiency", None),
+    ("insufficient-dach", PV, "dach", flat(lab("vitd25", 74.9)), "vitd-insufficiency", "info"),
+    ("sufficient-dach", PV, "dach", flat(lab("vitd25", 75)), "vitd-insufficiency", None),
+    ("excess-below-nlbe", PV, "nl-be", flat(lab("vitd25", 124.9)), "vitd-excess", None),
+    ("excess-caution-nlbe", PV, "nl-be", flat(lab("vitd25", 125)), "vitd-excess", "info"),
+    ("excess-caution-top-nlbe", PV, "nl-be", flat(lab("vitd25", 249.9)), "vitd-excess", "info"),
+    ("excess-harmful-nlbe", PV, "nl-be", flat(lab("vitd25", 250)), "vitd-excess", "warning"),
+    ("excess-125-quiet-dach", PV, "dach", flat(lab("vitd25", 200)), "vitd-excess", None),
+    ("excess-harmful-us", PV, "us-endocrine-2011", flat(lab("vitd25", 250)), "vitd-excess", "warning"),
+    ("mg-low", PV, "nl-be", flat(lab("mg", 0.65, "low")), "mg-deficiency", "warning"),
+    ("mg-critical", PV, "nl-be", flat(lab("mg", 0.49, "low")), "mg-deficiency", "critical"),
+    ("mg-critical-boundary", PV, "nl-be", flat(lab("mg", 0.50, "low")), "mg-deficiency", "warning"),
+    ("mg-normal", PV, "nl-be", flat(lab("mg", 0.80, "normal")), "mg-deficiency", None),
+    ("mg-unflagged", PV, "nl-be", flat(lab("mg", 0.80, "unknown")), "mg-deficiency", None),
+    ("ppi-mg-low", PV, "nl-be", flat(med("ppi"), lab("mg", 0.6, "low")), "mg-loss-ppi", "warning"),
+    ("ppi-mg-missing", PV, "nl-be", flat(med("ppi"), missing("mg")), "mg-loss-ppi", "info"),
+    ("ppi-mg-normal", PV, "nl-be", flat(med("ppi"), lab("mg", 0.8, "normal")), "mg-loss-ppi", None),
+    ("no-ppi-mg-low", PV, "nl-be", flat(lab("mg", 0.6, "low")), "mg-loss-ppi", None),
+    ("loop-mg-missing", PV, "nl-be", flat(med("loop-diuretic"), missing("mg")), "mg-loss-diuretic", "info"),
+    ("thiazide-mg-low", PV, "nl-be", flat(med("thiazide-diuretic"), lab("mg", 0.6, "low")), "mg-loss-diuretic", "warning"),
+    ("diuretic-mg-normal", PV, "nl-be", flat(med("loop-diuretic"), lab("mg", 0.8, "normal")), "mg-loss-diuretic", None),
+    ("renal-mg-g4", PV, "nl-be", flat(med("mg-supplement"), lab("egfr", 29.9)), "renal-caution-mg", "warning"),
+    ("renal-mg-g3-edge", PV, "nl-be", flat(med("mg-supplement"), lab("egfr", 30)), "renal-caution-mg", "info"),
+    ("renal-mg-g3-top", PV, "nl-be", flat(med("mg-supplement"), lab("egfr", 59.9)), "renal-caution-mg", "info"),
+    ("renal-mg-g2", PV, "nl-be", flat(med("mg-supplement"), lab("egfr", 60)), "renal-caution-mg", None),
+    ("renal-mg-ckd-coded", PV, "nl-be", flat(med("mg-supplement"), cond("ckd-g4-g5")), "renal-caution-mg", "warning"),
+    ("renal-mg-high", PV, "nl-be", flat(med("mg-supplement"), lab("egfr", 45), lab("mg", 1.2, "high")), "renal-caution-mg", "critical"),
+    ("renal-no-supplement", PV, "nl-be", flat(lab("egfr", 20)), "renal-caution-mg", None),
+    ("renal-vitd-native", PV, "nl-be", flat(med("vitd-native"), lab("egfr", 20)), "renal-caution-vitd", "info"),
+    ("renal-vitd-active-ckd", PV, "nl-be", flat(med("vitd-active"), cond("ckd-g4-g5")), "renal-caution-vitd", "info"),
+    ("renal-vitd-g3", PV, "nl-be", flat(med("vitd-native"), lab("egfr", 30)), "renal-caution-vitd", None),
+    ("mg-before-vitd", PV, "nl-be", flat(lab("mg", 0.6, "low"), med("vitd-native")), "mg-correct-before-vitd", "info"),
+    ("mg-before-vitd-normal", PV, "nl-be", flat(lab("mg", 0.8, "normal"), med("vitd-native")), "mg-correct-before-vitd", None),
+    ("mg-before-active-vitd", PV, "nl-be", flat(lab("mg", 0.6, "low"), med("vitd-active")), "mg-correct-before-vitd", None),
+    ("aed-no-vitd", PV, "nl-be", flat(med("enzyme-inducing-antiepileptic"), missing("vitd25")), "vitd-lowering-medication", "info"),
+    ("steroid-low-vitd", PV, "nl-be", flat(med("systemic-corticosteroid"), lab("vitd25", 40)), "vitd-lowering-medication", "info"),
+    ("aed-vitd-ok", PV, "nl-be", flat(med("enzyme-inducing-antiepileptic"), lab("vitd25", 60)), "vitd-lowering-medication", None),
+    ("orlistat-vitd", PV, "nl-be", flat(med("orlistat"), med("vitd-native")), "vitd-absorption-interaction", "info"),
+    ("sequestrant-vitd", PV, "nl-be", flat(med("bile-acid-sequestrant"), med("vitd-native")), "vitd-absorption-interaction", "info"),
+    ("orlistat-alone", PV, "nl-be", flat(med("orlistat")), "vitd-absorption-interaction", None),
+    ("mg-quinolone", PV, "nl-be", flat(med("mg-supplement"), med("fluoroquinolone")), "mg-chelation-spacing", "info"),
+    ("mg-levothyroxine", PV, "nl-be", flat(med("mg-supplement"), med("levothyroxine")), "mg-chelation-spacing", "info"),
+    ("mg-tetracycline", PV, "nl-be", flat(med("mg-supplement"), med("tetracycline")), "mg-chelation-spacing", "info"),
+    ("mg-bisphosphonate", PV, "nl-be", flat(med("mg-supplement"), med("oral-bisphosphonate")), "mg-chelation-spacing", "info"),
+    ("mg-alone", PV, "nl-be", flat(med("mg-supplement")), "mg-chelation-spacing", None),
+    ("ca-low-mg-missing", PV, "nl-be", flat(lab("ca", 2.0, "low"), missing("mg"), lab("vitd25", 60)), "hypocalcemia-check-mg-vitd", "info"),
+    ("ca-low-vitd-missing", PV, "nl-be", flat(lab("ca", 2.0, "low"), lab("mg", 0.8, "normal"), missing("vitd25")), "hypocalcemia-check-mg-vitd", "info"),
+    ("ca-low-all-measured", PV, "nl-be", flat(lab("ca", 2.0, "low"), lab("mg", 0.8, "normal"), lab("vitd25", 60)), "hypocalcemia-check-mg-vitd", None),
+    ("ca-normal", PV, "nl-be", flat(lab("ca", 2.3, "normal"), missing("mg")), "hypocalcemia-check-mg-vitd", None),
+    ("k-low-mg-low", PV, "nl-be", flat(lab("k", 3.2, "low"), lab("mg", 0.6, "low")), "hypokalemia-check-mg", "info"),
+    ("k-low-mg-missing", PV, "nl-be", flat(lab("k", 3.2, "low"), missing("mg")), "hypokalemia-check-mg", "info"),
+    ("k-low-mg-normal", PV, "nl-be", flat(lab("k", 3.2, "low"), lab("mg", 0.8, "normal")), "hypokalemia-check-mg", None),
+    ("shpt", PV, "nl-be", flat(lab("vitd25", 25), lab("pth", 90, "high")), "secondary-hyperparathyroidism", "info"),
+    ("shpt-insufficient", PV, "nl-be", flat(lab("vitd25", 45), lab("pth", 90, "high")), "secondary-hyperparathyroidism", "info"),
+    ("shpt-vitd-ok", PV, "nl-be", flat(lab("vitd25", 60), lab("pth", 90, "high")), "secondary-hyperparathyroidism", None),
+    ("shpt-pth-normal", PV, "nl-be", flat(lab("vitd25", 25), lab("pth", 40, "normal")), "secondary-hyperparathyroidism", None),
+    ("risk-age-70", PV, "nl-be", flat(patient(70), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-age-69", PV, "nl-be", flat(patient(69), missing("vitd25")), "risk-group-testing", None),
+    ("risk-age-70-dach", PV, "dach", flat(patient(70), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-age-70-us-off", PV, "us-endocrine-2011", flat(patient(70), missing("vitd25")), "risk-group-testing", None),
+    ("risk-pregnancy", PV, "nl-be", flat(cond("pregnancy"), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-coeliac", PV, "nl-be", flat(cond("coeliac-disease"), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-ppi", PV, "nl-be", flat(med("ppi"), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-steroid", PV, "nl-be", flat(med("systemic-corticosteroid"), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-measured", PV, "nl-be", flat(patient(80), lab("vitd25", 60)), "risk-group-testing", None),
+    # order-select / order-sign
+    ("vitd-ul-adult", ORD, "nl-be", flat(order("vitd-native", 100.1), patient(40)), "vitd-dose-above-ul", "warning"),
+    ("vitd-ul-adult-edge", ORD, "nl-be", flat(order("vitd-native", 100), patient(40)), "vitd-dose-above-ul", None),
+    ("vitd-ul-teen", ORD, "nl-be", flat(order("vitd-native", 60), patient(11)), "vitd-dose-above-ul", None),
+    ("vitd-ul-child", ORD, "nl-be", flat(order("vitd-native", 50.1), patient(5)), "vitd-dose-above-ul", "warning"),
+    ("vitd-ul-child-edge", ORD, "nl-be", flat(order("vitd-native", 50), patient(10)), "vitd-dose-above-ul", None),
+    ("vitd-ul-infant", ORD, "nl-be", flat(order("vitd-native", 25.1), patient(0)), "vitd-dose-above-ul", "warning"),
+    ("vitd-ul-infant-edge", ORD, "nl-be", flat(order("vitd-native", 25), patient(0)), "vitd-dose-above-ul", None),
+    ("vitd-ul-no-dose", ORD, "nl-be", flat(order("vitd-native"), patient(40)), "vitd-dose-above-ul", None),
+    ("vitd-ul-active-form", ORD, "nl-be", flat(order("vitd-active", 500), patient(40)), "vitd-dose-above-ul", None),
+    ("mg-ul-eu", ORD, "nl-be", flat(order("mg-supplement", 250.1)), "mg-dose-above-ul", "warning"),
+    ("mg-ul-eu-edge", ORD, "nl-be", flat(order("mg-supplement", 250)), "mg-dose-above-ul", None),
+    ("mg-ul-us-300", ORD, "us-endocrine-2011", flat(order("mg-supplement", 300)), "mg-dose-above-ul", None),
+    ("mg-ul-us", ORD, "us-endocrine-2011", flat(order("mg-supplement", 350.1)), "mg-dose-above-ul", "warning"),
+    ("order-mg-g4", ORD, "nl-be", flat(order("mg-supplement"), lab("egfr", 25)), "renal-caution-mg", "warning"),
+    ("order-mg-dialysis", ORD, "nl-be", flat(order("mg-supplement"), cond("ckd-g4-g5")), "renal-caution-mg", "warning"),
+    ("order-mg-no-kidney", ORD, "nl-be", flat(order("mg-supplement"), missing("egfr"), missing("creatinine")), "renal-caution-mg", "info"),
+    ("order-mg-creatinine-only", ORD, "nl-be", flat(order("mg-supplement"), missing("egfr"), lab("creatinine", 90)), "renal-caution-mg", None),
+    ("order-mg-g3", ORD, "nl-be", flat(order("mg-supplement"), lab("egfr", 45)), "renal-caution-mg", None),
+    ("order-mg-draft-quinolone", ORD, "nl-be", flat(order("mg-supplement"), med("fluoroquinolone", draft="yes")), "mg-chelation-spacing", "info"),
+    ("order-quinolone-active-mg", ORD, "nl-be", flat(order("fluoroquinolone"), med("mg-supplement")), "mg-chelation-spacing", "info"),
+    ("order-levothyroxine-mg", ORD, "nl-be", flat(order("levothyroxine"), med("mg-supplement")), "mg-chelation-spacing", "info"),
+    ("order-quinolone-alone", ORD, "nl-be", flat(order("fluoroquinolone")), "mg-chelation-spacing", None),
+    ("order-vitd-orlistat", ORD, "nl-be", flat(order("vitd-native"), med("orlistat")), "vitd-absorption-interaction", "info"),
+    ("order-sequestrant-vitd", ORD, "nl-be", flat(order("bile-acid-sequestrant"), med("vitd-native")), "vitd-absorption-interaction", "info"),
+    ("order-vitd-mg-low", ORD, "nl-be", flat(order("vitd-native"), lab("mg", 0.6, "low")), "mg-correct-before-vitd", "info"),
+    ("order-vitd-mg-ok", ORD, "nl-be", flat(order("vitd-native"), lab("mg", 0.8, "normal")), "mg-correct-before-vitd", None),
+    ("order-125d", ORD, "nl-be", flat(order_lab("vitd125"), absent("ckd", "parathyroid-disease")), "test-125d-not-status", "info"),
+    ("order-125d-ckd", ORD, "nl-be", flat(order_lab("vitd125"), cond("ckd"), absent("parathyroid-disease")), "test-125d-not-status", None),
+    ("order-125d-pth", ORD, "nl-be", flat(order_lab("vitd125"), absent("ckd"), cond("parathyroid-disease")), "test-125d-not-status", None),
+    ("retest-vitd-55d", ORD, "nl-be", flat(order_lab("vitd25"), lab("vitd25", 40, age_days=55.9)), "retest-too-early", "info"),
+    ("retest-vitd-56d", ORD, "nl-be", flat(order_lab("vitd25"), lab("vitd25", 40, age_days=56)), "retest-too-early", None),
+    ("retest-mg-27d", ORD, "nl-be", flat(order_lab("mg"), lab("mg", 0.8, "normal", age_days=27)), "retest-too-early", "info"),
+    ("retest-mg-28d", ORD, "nl-be", flat(order_lab("mg"), lab("mg", 0.8, "normal", age_days=28)), "retest-too-early", None),
+    ("order-ppi-no-mg", ORD, "nl-be", flat(order("ppi"), missing("mg")), "mg-loss-ppi", "info"),
+    ("order-ppi-mg-known", ORD, "nl-be", flat(order("ppi"), lab("mg", 0.6, "low")), "mg-loss-ppi", None),
+    ("order-loop-no-mg", ORD, "nl-be", flat(order("loop-diuretic"), missing("mg")), "mg-loss-diuretic", "info"),
+    ("order-thiazide-no-mg", ORD, "nl-be", flat(order("thiazide-diuretic"), missing("mg")), "mg-loss-diuretic", "info"),
+    # order hooks never repeat the patient review
+    ("order-hook-no-status-card", ORD, "nl-be", flat(med("ppi"), lab("mg", 0.4, "low"), lab("vitd25", 10)), "mg-deficiency", None),
+    ("order-hook-no-ppi-card", ORD, "nl-be", flat(med("ppi"), lab("mg", 0.4, "low")), "mg-loss-ppi", None),
+]
+
+
+@pytest.mark.parametrize(("case", "group", "profile", "facts", "code", "indicator"), CASES, ids=[c[0] for c in CASES])
+def test_catalog_row(engine: RuleEngine, case: str, group: str, profile: str, facts: list[Fact], code: str,
+                     indicator: str | None) -> None:
+    assert cards(engine, group, profile, facts).get(code) == indicator
+
+
+def test_every_catalog_code_is_exercised(knowledge: Knowledge) -> None:
+    """Each card of the knowledge fires in at least one case above and is quiet in another."""
+    fired = {c[4] for c in CASES if c[5] is not None}
+    quiet = {c[4] for c in CASES if c[5] is None}
+    assert fired == set(knowledge.cards)
+    assert quiet == set(knowledge.cards)

@@ -1,0 +1,97 @@
+"""The knowledge files: every card has Dutch and English texts and a citation; every variant renders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cds_service.cards import RenderContext, render_cards
+from cds_service.engine import Derived
+from cds_service.facts import Evidence, FactSet
+from cds_service.knowledge import Knowledge, default_rules_dir, load_knowledge
+
+LOCALES = ("nl", "en")
+
+
+def _evidence() -> FactSet:
+    """One fact of each kind a card text may refer to."""
+    facts = FactSet()
+    values = {"vitd25": 24.0, "mg": 0.62, "ca": 2.05, "k": 3.2, "pth": 88.0, "egfr": 25.0, "creatinine": 180.0}
+    units = {"vitd25": "nmol/L", "mg": "mmol/L", "ca": "mmol/L", "k": "mmol/L", "pth": "pg/mL", "egfr": "mL/min/1.73m2", "creatinine": "umol/L"}
+    for i, (analyte, value) in enumerate(values.items()):
+        facts.evidence[f"lab:{i}"] = Evidence("lab", f"Observation/{analyte}", analyte=analyte, value=value, unit=units[analyte],
+                                              date="2026-10-01", range=(0.70, 0.95), range_source="lab")
+    facts.evidence["patient"] = Evidence("patient", "Patient/p", value=42.0)
+    facts.evidence["med"] = Evidence("med", "MedicationStatement/m", name="levothyroxine", med_class="levothyroxine", matched_on="atc")
+    facts.evidence["order"] = Evidence("order", "MedicationRequest/o", name="colecalciferol", med_class="vitd-native",
+                                       matched_on="atc", value=125.0, unit="ug")
+    facts.evidence["missing"] = Evidence("lab-missing", analyte="mg")
+    return facts
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_card_variant_renders(knowledge: Knowledge, locale: str) -> None:
+    """G2, G3: every variant of every card renders in both languages, summary < 140 characters."""
+    facts = _evidence()
+    for code, definition in knowledge.cards.items():
+        for variant in definition.variants:
+            intent = Derived("card", {"code": code, "variant": variant, "indicator": "info"}, tuple(facts.evidence), "r", "c1")
+            (card,) = render_cards([intent], facts, knowledge, RenderContext(locale, "nl-be", "p"))
+            assert 0 < len(card.summary) < 140, (code, variant, card.summary)
+            assert "?" not in card.summary, (code, variant, card.summary)
+            assert card.detail and definition.title[locale] == card.source.topic.display  # type: ignore[union-attr]
+            assert knowledge.version in card.source.label
+
+
+def test_every_card_has_both_languages_and_a_citation(knowledge: Knowledge) -> None:
+    for definition in knowledge.cards.values():
+        assert definition.cite and all(c in knowledge.citations for c in definition.cite)
+        for variant in definition.variants.values():
+            for text in (variant.summary, variant.advice, *[s.label for s in variant.suggestions]):
+                assert set(text) == set(LOCALES) and all(text.values())
+
+
+def test_every_threshold_and_value_set_is_cited(knowledge: Knowledge) -> None:
+    for name, profile in knowledge.profiles.profiles.items():
+        assert profile.cite and profile.mg_supplement_ul_cite, name
+    for key, value in knowledge.profiles.common.items():
+        assert value.get("cite"), key
+    for name, med_class in knowledge.medications.classes.items():
+        assert med_class.cite, name
+    for name, group in knowledge.conditions.groups.items():
+        assert group.cite, name
+
+
+@pytest.fixture
+def rules_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), target)
+    return target
+
+
+def _edit(path: Path, change: dict[str, object]) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.update(change)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def test_a_card_without_english_is_refused(rules_copy: Path) -> None:
+    path = rules_copy / "cards" / "vitd-deficiency.yaml"
+    _edit(path, {"title": {"nl": "Vitamine D-tekort"}})
+    with pytest.raises(ValueError, match="exactly"):
+        load_knowledge(rules_copy)
+
+
+def test_an_unknown_citation_is_refused(rules_copy: Path) -> None:
+    _edit(rules_copy / "cards" / "mg-deficiency.yaml", {"cite": ["a-paper-nobody-read"]})
+    with pytest.raises(ValueError, match="unknown citation 'a-paper-nobody-read'"):
+        load_knowledge(rules_copy)
+
+
+def test_a_rule_for_a_card_without_texts_is_refused(rules_copy: Path) -> None:
+    (rules_copy / "cards" / "retest-too-early.yaml").unlink()
+    with pytest.raises(ValueError, match="retest-too-early"):
+        load_knowledge(rules_copy)
