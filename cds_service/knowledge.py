@@ -274,3 +274,22 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
         cards=cards,
         card_common=CardCommon.model_validate(_read(root / "cards" / "_common.yaml")),
     )
+
+
+def catalog_markdown(knowledge: Knowledge) -> str:
+    """The card catalog as the Markdown table rules/README.md carries (a test keeps the two equal)."""
+    rows = ["| hook | code | indicators | variants | rules | cites |", "|---|---|---|---|---|---|"]
+    for group, label in (("patient-view", "patient-view"), ("orders", "order-select, order-sign")):
+        by_code: dict[str, list[Rule]] = {}
+        for rule in knowledge.rulesets[group]:
+            by_code.setdefault(str(rule.then["card"]), []).append(rule)
+        for code, rules in by_code.items():
+            order = ("info", "warning", "critical")
+            indicators = sorted({str(r.then["indicator"]) for r in rules}, key=order.index)
+            variants = sorted({str(r.then.get("variant", "default")) for r in rules})
+            cites = ", ".join(knowledge.cards[code].cite)
+            rule_ids = ", ".join(f"`{r.id}`" for r in rules)
+            rows.append(
+                f"| {label} | `{code}` | {'/'.join(indicators)} | {', '.join(variants)} | {rule_ids} | {cites} |"
+            )
+    return "\n".join(rows)

@@ -27,8 +27,13 @@ def _case_file(name: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle["entry"]]
 
 
-def facts_for(knowledge: Knowledge, resources: list[dict[str, Any]], *, drafts: list[dict[str, Any]] | None = None,
-              profile: str = "nl-be") -> FactSet:
+def facts_for(
+    knowledge: Knowledge,
+    resources: list[dict[str, Any]],
+    *,
+    drafts: list[dict[str, Any]] | None = None,
+    profile: str = "nl-be",
+) -> FactSet:
     context: dict[str, Any] = {}
     if drafts is not None:
         context["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": d} for d in drafts]}
@@ -94,7 +99,9 @@ def test_unknown_units_are_left_out_and_reported(knowledge: Knowledge, case: str
     facts = facts_for(knowledge, [one("units-unknown", case)])
     assert [f for f in facts.facts if f["kind"] == "lab"] == []
     analyte = {"mg": "mg", "pt": "pth", "vi": "vitd25", "eg": "egfr"}[case[:2]]
-    assert {"kind": "lab-missing", "analyte": analyte} not in [{k: v for k, v in f.items() if k != "id"} for f in facts.facts]
+    assert {"kind": "lab-missing", "analyte": analyte} not in [
+        {k: v for k, v in f.items() if k != "id"} for f in facts.facts
+    ]
     assert len(facts.reports) == 1 and reason in facts.reports[0].reason
 
 
@@ -166,9 +173,7 @@ def test_esomeprazol_is_not_read_as_omeprazol(knowledge: Knowledge) -> None:
     assert [facts.evidence[f["id"]].name for f in facts.facts if f["kind"] == "med"] == ["esomeprazol"]
 
 
-@pytest.mark.parametrize(
-    "case", ["ksparing-alone", "gstandaard-only", "mg-iv", "quinolone-iv", "stopped-by-period"]
-)
+@pytest.mark.parametrize("case", ["ksparing-alone", "gstandaard-only", "mg-iv", "quinolone-iv", "stopped-by-period"])
 def test_medications_that_do_not_count(knowledge: Knowledge, case: str) -> None:
     """K-sparing alone is not Mg-losing; a bare G-Standaard code has no class; IV Mg and IV quinolones
     do not chelate; a statement whose period ended is not active."""
@@ -222,3 +227,13 @@ def test_uncomputable_doses_are_reported_not_guessed(knowledge: Knowledge, case:
     (order,) = [f for f in facts.facts if f["kind"] == "order"]
     assert "daily_dose" not in order
     assert reason in facts.reports[0].reason
+
+
+@pytest.mark.parametrize("case", ["cholecalciferol-1990-1", "calcitriol-62290-2"])
+def test_parent_vitamin_d_and_calcitriol_are_never_status(knowledge: Knowledge, case: str) -> None:
+    """Reference b.1: 1990-1 (vitamin D3 itself) and 1,25(OH)2D never count as 25(OH)D status."""
+    facts = facts_for(knowledge, [one("units-unknown", case)])
+    assert [f for f in facts.facts if f["kind"] == "lab"] == []
+    assert {"kind": "lab-missing", "analyte": "vitd25"} in [
+        {k: v for k, v in f.items() if k != "id"} for f in facts.facts
+    ]

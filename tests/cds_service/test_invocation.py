@@ -247,3 +247,28 @@ async def test_left_out_data_is_reported_in_the_extension(client: httpx.AsyncCli
     left_out = response.json()["extension"]["org.vitdmg.left-out"]
     assert any("Observation/nl-1-mg" in r["where"] and "entered-in-error" in r["reason"] for r in left_out)
     assert "mg-deficiency" not in card_codes(response.json())
+
+
+async def test_125d_card_suggests_replacing_the_draft(client: httpx.AsyncClient) -> None:
+    """Catalog test-125d-not-status: one suggestion deletes the draft and creates the 25(OH)D request."""
+    response = await client.post("/cds-services/vitd-mg-order-sign", json=request("order-sign", drafts="test-125d"))
+    (card,) = response.json()["cards"]
+    assert card["source"]["topic"]["code"] == "test-125d-not-status"
+    (suggestion,) = card["suggestions"]
+    delete, create = suggestion["actions"]
+    assert delete == {
+        "type": "delete",
+        "description": "Verwijder ServiceRequest/draft-125d",
+        "resourceId": "ServiceRequest/draft-125d",
+    }
+    assert create["type"] == "create"
+    assert create["resource"]["code"]["coding"][0]["code"] == "62292-8"
+    assert create["resource"]["subject"] == {"reference": "Patient/nl-1"}
+
+
+async def test_text_match_is_said_on_the_card(client: httpx.AsyncClient) -> None:
+    """A medication recognised by name only says so in the card's why section."""
+    response = await client.post(PV, json=request(), headers={"Accept-Language": "en"})
+    renal = next(c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "renal-caution-mg")
+    assert "matched on name, not on a code" in renal["detail"]
+    assert "Why" in renal["detail"] and "Observation/nl-1-egfr" in renal["detail"]

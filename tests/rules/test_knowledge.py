@@ -20,14 +20,39 @@ def _evidence() -> FactSet:
     """One fact of each kind a card text may refer to."""
     facts = FactSet()
     values = {"vitd25": 24.0, "mg": 0.62, "ca": 2.05, "k": 3.2, "pth": 88.0, "egfr": 25.0, "creatinine": 180.0}
-    units = {"vitd25": "nmol/L", "mg": "mmol/L", "ca": "mmol/L", "k": "mmol/L", "pth": "pg/mL", "egfr": "mL/min/1.73m2", "creatinine": "umol/L"}
+    units = {
+        "vitd25": "nmol/L",
+        "mg": "mmol/L",
+        "ca": "mmol/L",
+        "k": "mmol/L",
+        "pth": "pg/mL",
+        "egfr": "mL/min/1.73m2",
+        "creatinine": "umol/L",
+    }
     for i, (analyte, value) in enumerate(values.items()):
-        facts.evidence[f"lab:{i}"] = Evidence("lab", f"Observation/{analyte}", analyte=analyte, value=value, unit=units[analyte],
-                                              date="2026-10-01", range=(0.70, 0.95), range_source="lab")
+        facts.evidence[f"lab:{i}"] = Evidence(
+            "lab",
+            f"Observation/{analyte}",
+            analyte=analyte,
+            value=value,
+            unit=units[analyte],
+            date="2026-10-01",
+            range=(0.70, 0.95),
+            range_source="lab",
+        )
     facts.evidence["patient"] = Evidence("patient", "Patient/p", value=42.0)
-    facts.evidence["med"] = Evidence("med", "MedicationStatement/m", name="levothyroxine", med_class="levothyroxine", matched_on="atc")
-    facts.evidence["order"] = Evidence("order", "MedicationRequest/o", name="colecalciferol", med_class="vitd-native",
-                                       matched_on="atc", value=125.0, unit="ug")
+    facts.evidence["med"] = Evidence(
+        "med", "MedicationStatement/m", name="levothyroxine", med_class="levothyroxine", matched_on="atc"
+    )
+    facts.evidence["order"] = Evidence(
+        "order",
+        "MedicationRequest/o",
+        name="colecalciferol",
+        med_class="vitd-native",
+        matched_on="atc",
+        value=125.0,
+        unit="ug",
+    )
     facts.evidence["missing"] = Evidence("lab-missing", analyte="mg")
     return facts
 
@@ -38,7 +63,9 @@ def test_every_card_variant_renders(knowledge: Knowledge, locale: str) -> None:
     facts = _evidence()
     for code, definition in knowledge.cards.items():
         for variant in definition.variants:
-            intent = Derived("card", {"code": code, "variant": variant, "indicator": "info"}, tuple(facts.evidence), "r", "c1")
+            intent = Derived(
+                "card", {"code": code, "variant": variant, "indicator": "info"}, tuple(facts.evidence), "r", "c1"
+            )
             (card,) = render_cards([intent], facts, knowledge, RenderContext(locale, "nl-be", "p"))
             assert 0 < len(card.summary) < 140, (code, variant, card.summary)
             assert "?" not in card.summary, (code, variant, card.summary)
