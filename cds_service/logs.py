@@ -26,7 +26,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+# Libraries that log request URLs: a FHIR URL carries the patient id, so they only log warnings and up.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_logging(level: str) -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     if not any(getattr(h, "_vitdmg", False) for h in logger.handlers):

@@ -12,6 +12,7 @@ from cds_service.prefetch import render_template
 from cds_service.services import CONDITIONS_KEY, LABS_KEY, PATIENT_KEY, REQUESTS_KEY, STATEMENTS_KEY
 
 from ..builders import request
+from ..conftest import AppClient
 from ..conftest import FHIR_BASE, AppClient, card_codes
 from ..fhir_server import FixtureFhirServer, load_record
 
@@ -226,3 +227,32 @@ def test_template_tokens() -> None:
     assert render_template("PractitionerRole/{{userPractitionerRoleId}}", context) == "PractitionerRole/r9"
     assert render_template("Practitioner/{{userPractitionerId}}", context) is None
     assert render_template("Encounter/{{context.encounterId}}", context) is None
+
+
+async def test_prefetch_value_that_is_not_a_resource_is_fetched(make_client: AppClient) -> None:
+    """D14: parse defensively; the spec's own example sends `"user": "123"`. For one of our keys such a
+    value is no data: it is reported and fetched from fhirServer."""
+    server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
+    client = await make_client(fhir=server)
+    body = request(fhir_server=FHIR_BASE)
+    body["prefetch"][PATIENT_KEY] = "nl-1"
+    body["prefetch"]["user"] = "123"  # a key of some other service: ignored
+    response = await client.post(PV, json=body)
+    assert card_codes(response.json()) == EXPECTED_NL
+    assert [c["path"] for c in server.seen] == ["/fhir/Patient/nl-1"]
+    assert {"step": "prefetch", "where": f"prefetch.{PATIENT_KEY}", "reason": "prefetch value is not a FHIR resource; fetched instead"} in response.json()["extension"]["org.vitdmg.left-out"]
+
+
+async def test_access_token_and_patient_data_never_logged(make_client: AppClient, caplog: pytest.LogCaptureFixture) -> None:
+    """E1: the access token is transient: not in any log line; nor are the patient's name or identifiers."""
+    server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
+    client = await make_client(fhir=server)
+    body = request(fhir_server=FHIR_BASE, token="do-not-log-this-token")
+    del body["prefetch"]
+    with caplog.at_level("DEBUG"):
+        response = await client.post(PV, json=body)
+    assert response.status_code == 200
+    logged = "\n".join(r.getMessage() + str(getattr(r, "event", "")) for r in caplog.records)
+    assert "invocation" in logged
+    for secret in ("do-not-log-this-token", "Jansen", "Gerda", "999911120", "1950-04-12", "nl-1"):
+        assert secret not in logged
