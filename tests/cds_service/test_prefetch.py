@@ -12,7 +12,6 @@ from cds_service.prefetch import render_template
 from cds_service.services import CONDITIONS_KEY, LABS_KEY, PATIENT_KEY, REQUESTS_KEY, STATEMENTS_KEY
 
 from ..builders import request
-from ..conftest import AppClient
 from ..conftest import FHIR_BASE, AppClient, card_codes
 from ..fhir_server import FixtureFhirServer, load_record
 
@@ -240,10 +239,16 @@ async def test_prefetch_value_that_is_not_a_resource_is_fetched(make_client: App
     response = await client.post(PV, json=body)
     assert card_codes(response.json()) == EXPECTED_NL
     assert [c["path"] for c in server.seen] == ["/fhir/Patient/nl-1"]
-    assert {"step": "prefetch", "where": f"prefetch.{PATIENT_KEY}", "reason": "prefetch value is not a FHIR resource; fetched instead"} in response.json()["extension"]["org.vitdmg.left-out"]
+    assert {
+        "step": "prefetch",
+        "where": f"prefetch.{PATIENT_KEY}",
+        "reason": "prefetch value is not a FHIR resource; fetched instead",
+    } in response.json()["extension"]["org.vitdmg.left-out"]
 
 
-async def test_access_token_and_patient_data_never_logged(make_client: AppClient, caplog: pytest.LogCaptureFixture) -> None:
+async def test_access_token_and_patient_data_never_logged(
+    make_client: AppClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """E1: the access token is transient: not in any log line; nor are the patient's name or identifiers."""
     server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
     client = await make_client(fhir=server)
