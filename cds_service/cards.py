@@ -11,7 +11,7 @@ from typing import Any
 
 from .engine import Derived
 from .facts import Evidence, FactSet
-from .knowledge import LOINC, CardDefinition, Knowledge, SuggestionTemplate
+from .knowledge import ATC, LOINC, CardDefinition, Knowledge, MedicationProposal, SuggestionTemplate
 from .models import INDICATOR_RANK, Action, Card, Coding, Source, Suggestion
 
 
@@ -232,6 +232,8 @@ def _suggestions(
             ]
         if template.kind in ("create-lab-order", "replace-order-with-lab") and template.analyte:
             actions.append(_lab_order(template.analyte, knowledge, ctx))
+        if template.kind == "create-medication-order" and template.medication is not None:
+            actions.append(_medication_order(template.medication, ctx))
         if actions:
             out.append(Suggestion(label=template.label[ctx.locale], uuid=str(uuid.uuid4()), actions=actions))
     return out
@@ -253,5 +255,45 @@ def _lab_order(analyte: str, knowledge: Knowledge, ctx: RenderContext) -> Action
                 "text": label,
             },
             "subject": {"reference": f"Patient/{ctx.patient_id}"},
+        },
+    )
+
+
+def _medication_order(proposal: MedicationProposal, ctx: RenderContext) -> Action:
+    display = proposal.display[ctx.locale]
+    return Action(
+        type="create",
+        description=("Voorstel: " if ctx.locale == "nl" else "Proposal: ") + display,
+        resource={
+            "resourceType": "MedicationRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "medicationCodeableConcept": {"coding": [{"system": ATC, "code": proposal.atc}], "text": display},
+            "subject": {"reference": f"Patient/{ctx.patient_id}"},
+            "dosageInstruction": [
+                {
+                    "text": display,
+                    "timing": {
+                        "repeat": {
+                            "frequency": proposal.frequency,
+                            "period": proposal.period,
+                            "periodUnit": proposal.period_unit,
+                        }
+                    },
+                    "route": {
+                        "coding": [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route"}]
+                    },
+                    "doseAndRate": [
+                        {
+                            "doseQuantity": {
+                                "value": proposal.dose_value,
+                                "unit": proposal.dose_unit,
+                                "system": "http://unitsofmeasure.org",
+                                "code": proposal.dose_code,
+                            }
+                        }
+                    ],
+                }
+            ],
         },
     )

@@ -138,11 +138,26 @@ class RuleFile(_Model):
     hooks: list[str] = Field(default_factory=list)
 
 
+class MedicationProposal(_Model):
+    """A draft MedicationRequest a card may propose: product by ATC, one dose, a simple schedule."""
+
+    atc: str
+    display: Text
+    dose_value: float
+    dose_unit: str
+    dose_code: str
+    frequency: int
+    period: float
+    period_unit: Literal["d", "wk", "mo"]
+    cite: list[str]
+
+
 class SuggestionTemplate(_Model):
-    kind: Literal["create-lab-order", "replace-order-with-lab", "delete-order"]
+    kind: Literal["create-lab-order", "replace-order-with-lab", "delete-order", "create-medication-order"]
     label: Text
     analyte: str | None = None
     when_missing: bool = False
+    medication: MedicationProposal | None = None
 
 
 class CardVariant(_Model):
@@ -191,6 +206,13 @@ class Knowledge(_Model):
         cited += [(f"condition group {k}", g.cite) for k, g in self.conditions.groups.items()]
         cited += [(f"profile {k}", p.cite + p.mg_supplement_ul_cite) for k, p in self.profiles.profiles.items()]
         cited += [(f"card {k}", c.cite) for k, c in self.cards.items()]
+        cited += [
+            (f"card {k} suggestion", s.medication.cite)
+            for k, c in self.cards.items()
+            for v in c.variants.values()
+            for s in v.suggestions
+            if s.medication is not None
+        ]
         cited += [(f"rule {r.id}", r.cite) for rules in self.rulesets.values() for r in rules]
         for key, value in self.profiles.common.items():
             cited.append((f"threshold {key}", list(value.get("cite", [])) if isinstance(value, dict) else []))

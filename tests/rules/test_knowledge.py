@@ -122,3 +122,30 @@ def test_a_rule_for_a_card_without_texts_is_refused(rules_copy: Path) -> None:
     (rules_copy / "cards" / "retest-too-early.yaml").unlink()
     with pytest.raises(ValueError, match="retest-too-early"):
         load_knowledge(rules_copy)
+
+
+def test_proposed_medication_orders_are_within_the_upper_limit(knowledge: Knowledge) -> None:
+    """A card never proposes what another card would flag: each proposed order's daily dose, computed by
+    the service's own dose reader, is below the adult vitamin D upper limit."""
+    from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+    from cds_service._dosage import daily_dose
+    from cds_service.cards import _medication_order
+    from cds_service.facts import classify_medication
+
+    proposals = [
+        s.medication
+        for c in knowledge.cards.values()
+        for v in c.variants.values()
+        for s in v.suggestions
+        if s.medication is not None
+    ]
+    assert proposals
+    limit = knowledge.profiles.common["vitd_ul_ug"]["bands"][0]["ug_per_day"]
+    for proposal in proposals:
+        action = _medication_order(proposal, RenderContext("nl", "nl-be", "p"))
+        order = MedicationRequest.model_validate(action.resource)
+        (match,) = classify_medication([order.medicationCodeableConcept], knowledge)
+        ingredient = knowledge.medications.classes[match.med_class].ingredients.get(match.ingredient or "")
+        dose = daily_dose(order.dosageInstruction, match.med_class, ingredient, None, knowledge)
+        assert 0 < dose.value <= limit
