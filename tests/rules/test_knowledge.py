@@ -147,5 +147,5 @@ def test_proposed_medication_orders_are_within_the_upper_limit(knowledge: Knowle
         order = MedicationRequest.model_validate(action.resource)
         (match,) = classify_medication([order.medicationCodeableConcept], knowledge)
         ingredient = knowledge.medications.classes[match.med_class].ingredients.get(match.ingredient or "")
-        dose = daily_dose(order.dosageInstruction, match.med_class, ingredient, None, knowledge)
+        dose = daily_dose(order.dosageInstruction or [], match.med_class, ingredient, None, knowledge)
         assert 0 < dose.value <= limit
