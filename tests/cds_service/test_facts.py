@@ -136,31 +136,36 @@ def test_results_outside_the_window_count_as_missing(knowledge: Knowledge) -> No
     assert {"vitd25", "egfr"} <= missing
 
 
-@pytest.mark.parametrize(
-    ("case", "classes", "matched_on"),
-    [
-        ("ppi-atc", {"ppi"}, "atc"),
-        ("ppi-rxnorm-ingredient", {"ppi"}, "rxnorm"),
-        ("ppi-rxnorm-salt", {"ppi"}, "rxnorm"),
-        ("ppi-snomed", {"ppi"}, "snomed"),
-        ("ppi-text-nl", {"ppi"}, "text"),
-        ("ppi-text-en-unknown-rxnorm", {"ppi"}, "text"),
-        ("esomeprazol-text", {"ppi"}, "text"),
-        ("gstandaard-with-atc", {"ppi"}, "atc"),  # G-Standaard read through the ATC beside it
-        ("thiazide-combo-atc", {"thiazide-diuretic"}, "atc"),  # ACE inhibitor + thiazide
-        ("thiazide-combo-ingredients", {"thiazide-diuretic"}, "rxnorm"),  # each ingredient counts
-        ("ksparing-thiazide-combo", {"thiazide-diuretic"}, "atc"),
-        ("loop-rxnorm", {"loop-diuretic"}, "rxnorm"),
-        ("steroid-atc", {"systemic-corticosteroid"}, "atc"),
-        ("steroid-rxnorm-oral", {"systemic-corticosteroid"}, "rxnorm"),
-        ("vitd-active-atc", {"vitd-active"}, "atc"),
-        ("vitd-native-text", {"vitd-native"}, "text"),
-        ("mg-oral-atc", {"mg-supplement"}, "atc"),
-        ("eiaed-rxnorm", {"enzyme-inducing-antiepileptic"}, "rxnorm"),
-        ("orlistat-atc", {"orlistat"}, "atc"),
-        ("levothyroxine-rxnorm", {"levothyroxine"}, "rxnorm"),
-    ],
-)
+MEDICATION_CASES = [
+    ("ppi-atc", {"ppi"}, "atc"),
+    ("ppi-rxnorm-ingredient", {"ppi"}, "rxnorm"),
+    ("ppi-rxnorm-salt", {"ppi"}, "rxnorm"),
+    ("ppi-snomed", {"ppi"}, "snomed"),
+    ("ppi-text-nl", {"ppi"}, "text"),
+    ("ppi-text-en-unknown-rxnorm", {"ppi"}, "text"),
+    ("esomeprazol-text", {"ppi"}, "text"),
+    ("gstandaard-with-atc", {"ppi"}, "atc"),  # G-Standaard read through the ATC beside it
+    ("thiazide-combo-atc", {"thiazide-diuretic"}, "atc"),  # ACE inhibitor + thiazide
+    ("thiazide-combo-ingredients", {"thiazide-diuretic"}, "rxnorm"),  # each ingredient counts
+    ("ksparing-thiazide-combo", {"thiazide-diuretic"}, "atc"),
+    ("loop-rxnorm", {"loop-diuretic"}, "rxnorm"),
+    ("steroid-atc", {"systemic-corticosteroid"}, "atc"),
+    ("steroid-rxnorm-oral", {"systemic-corticosteroid"}, "rxnorm"),
+    ("vitd-active-atc", {"vitd-active"}, "atc"),
+    ("vitd-native-text", {"vitd-native"}, "text"),
+    ("mg-oral-atc", {"mg-supplement"}, "atc"),
+    ("eiaed-rxnorm", {"enzyme-inducing-antiepileptic"}, "rxnorm"),
+    ("orlistat-atc", {"orlistat"}, "atc"),
+    ("levothyroxine-rxnorm", {"levothyroxine"}, "rxnorm"),
+    ("sequestrant-atc", {"bile-acid-sequestrant"}, "atc"),
+    ("tetracycline-rxnorm", {"tetracycline"}, "rxnorm"),
+    ("quinolone-rxnorm-oral", {"fluoroquinolone"}, "rxnorm"),
+    ("bisphosphonate-text", {"oral-bisphosphonate"}, "text"),
+    ("bisphosphonate-combo-atc", {"oral-bisphosphonate", "vitd-native"}, "atc"),  # a combination counts for each
+]
+
+
+@pytest.mark.parametrize(("case", "classes", "matched_on"), MEDICATION_CASES)
 def test_medication_classes(knowledge: Knowledge, case: str, classes: set[str], matched_on: str) -> None:
     facts = facts_for(knowledge, [one("medication-classes", case)])
     meds = [f for f in facts.facts if f["kind"] == "med"]
@@ -237,3 +242,9 @@ def test_parent_vitamin_d_and_calcitriol_are_never_status(knowledge: Knowledge, 
     assert {"kind": "lab-missing", "analyte": "vitd25"} in [
         {k: v for k, v in f.items() if k != "id"} for f in facts.facts
     ]
+
+
+def test_every_medication_class_has_a_positive_case(knowledge: Knowledge) -> None:
+    covered = set().union(*(classes for _, classes, _ in MEDICATION_CASES))
+    assert covered == set(knowledge.medications.classes)
+    assert {on for _, _, on in MEDICATION_CASES} == {"atc", "rxnorm", "snomed", "text"}
