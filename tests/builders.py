@@ -5,13 +5,12 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
-from urllib.parse import parse_qsl
 
+from cds_service.fixture_fhir import prefetch_for as fixture_prefetch
 from cds_service.knowledge import load_knowledge
-from cds_service.prefetch import render_template
 from cds_service.services import prefetch_templates
 
-from .fhir_server import FIXTURES, load_record, medications_for, search, searchset
+from .fhir_server import FIXTURES, load_record
 
 TEMPLATES = prefetch_templates(load_knowledge())
 PATIENTS = {"nl-ppi-low-mg": "nl-1", "us-vitd-deficient": "us-1"}
@@ -33,21 +32,7 @@ def spec_example(path: str) -> dict[str, Any]:
 def prefetch_for(
     resources: list[dict[str, Any]], context: dict[str, Any], keys: list[str] | None = None
 ) -> dict[str, Any]:
-    """What a client that satisfies the templates sends: the Patient read and searchset Bundles."""
-    prefetch: dict[str, Any] = {}
-    for key, template in TEMPLATES.items():
-        if keys is not None and key not in keys:
-            continue
-        query = render_template(template, context)
-        assert query is not None
-        resource_type, _, params = query.partition("?")
-        if not params:
-            kind, rid = resource_type.split("/")
-            prefetch[key] = next((r for r in resources if r.get("resourceType") == kind and r.get("id") == rid), None)
-            continue
-        found = search(resources, resource_type, dict(parse_qsl(params)))
-        prefetch[key] = searchset(found, medications_for(resources, found))
-    return prefetch
+    return fixture_prefetch(resources, TEMPLATES, context, keys)
 
 
 def request(
