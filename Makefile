@@ -27,12 +27,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed  ## serve on http://$(HOST):$(PORT) with the embedded defaults
 	$(BIN)/vitdmg-cds serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test  ## run the whole test suite
+test: $(VENV)/.installed-test  ## run the whole test suite (the fixture scenarios through the CLI, then pytest)
+	$(BIN)/vitdmg-cds evaluate fhir_fixtures --check
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test  ## ruff + mypy --strict
-	$(BIN)/ruff check cds_service tests bench
-	$(BIN)/ruff format --check cds_service tests bench
+	$(BIN)/ruff check cds_service tests bench fhir_fixtures/make_scenarios.py
+	$(BIN)/ruff format --check cds_service tests bench fhir_fixtures/make_scenarios.py
 	$(BIN)/mypy
 
 clean:

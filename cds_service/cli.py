@@ -1,36 +1,208 @@
-"""The `vitdmg-cds` command line."""
+"""The `vitdmg-cds` command line: serve, evaluate request files in-process, turn a FHIR Bundle into a request."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from .app import create_app
+from .evaluation import PROFILES, Evaluation, Evaluator, InputError, find_requests, read_json
+from .fixture_fhir import prefetch_for
+from .knowledge import load_knowledge
+from .services import HOOK_CONTEXT, prefetch_templates
 from .settings import Settings
 
-cli = typer.Typer(help="vitdmg-cds: CDS Hooks service for vitamin D and magnesium.", no_args_is_help=True)
-console = Console(stderr=True)
+cli = typer.Typer(
+    help="vitdmg-cds: CDS Hooks service for vitamin D and magnesium.", no_args_is_help=True, add_completion=False
+)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)  # messages stay one line each, whatever the width
+INDICATOR_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+EXIT_MISMATCH, EXIT_INPUT = 1, 2
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_INPUT)
 
 
 @cli.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8080, help="Port to listen on."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
     """Run the CDS Hooks service (discovery at /cds-services)."""
+    from .app import create_app
+
     settings = Settings()
     app = create_app(settings)
-    console.print(
+    err.print(
         f"[bold]vitdmg-cds[/] knowledge {app.state.knowledge.version}, profile {settings.profile}, "
-        f"locale {settings.locale}: http://{host}:{port}/cds-services"
+        f"locale {settings.locale}: http://{host}:{port}/cds-services",
+        highlight=False,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-@cli.callback()
-def _root() -> None:
-    """vitdmg-cds."""
+@cli.command()
+def evaluate(
+    paths: Annotated[list[Path], typer.Argument(help="Request files, or folders searched for them.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the CDS Hooks response(s) as JSON.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Compare with expected.yaml beside each request; exit 1 on a mismatch.")
+    ] = False,
+    profile: Annotated[str | None, typer.Option(help=f"Guideline profile: {', '.join(PROFILES)}.")] = None,
+    locale: Annotated[str | None, typer.Option(help="Card language: nl or en.")] = None,
+) -> None:
+    """Run CDS Hooks request files through the service's pipeline, in-process, and show the cards."""
+    if profile is not None and profile not in PROFILES:
+        raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if locale is not None and locale not in ("nl", "en"):
+        raise _fail(f"unknown locale {locale!r}; choose nl or en")
+    try:
+        files, skipped = find_requests(paths)
+        if not files:
+            raise InputError(f"no CDS Hooks request files in {', '.join(map(str, paths))}")
+        evaluator = Evaluator(Settings(), load_knowledge())
+        results = asyncio.run(_evaluate_all(evaluator, files, profile, locale))
+    except InputError as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        bodies: Any = (
+            results[0].body
+            if len(results) == 1
+            else [{"file": str(r.path), "status": r.status, "response": r.body} for r in results]
+        )
+        sys.stdout.write(json.dumps(bodies, indent=2, ensure_ascii=False) + "\n")
+    elif not check:  # --check prints what failed and the count, not every card
+        _print_cards(results)
+        if skipped:
+            err.print(f"{skipped} JSON file(s) in the folders were not CDS Hooks requests and were skipped")
+    if check:
+        _print_check(results)
+        if any(r.problems for r in results):
+            raise typer.Exit(EXIT_MISMATCH)
+
+
+async def _evaluate_all(
+    evaluator: Evaluator, files: list[Path], profile: str | None, locale: str | None
+) -> list[Evaluation]:
+    results = []
+    with Progress(console=err, transient=True, disable=len(files) < 5) as progress:
+        task = progress.add_task("evaluating", total=len(files))
+        for path in files:
+            results.append(await evaluator.evaluate(path, profile=profile, locale=locale))
+            progress.advance(task)
+    return results
+
+
+def _print_cards(results: list[Evaluation]) -> None:
+    for result in results:
+        name = result.path.parent.name if result.path.name == "request.json" else result.path.name
+        title = f"{name} — HTTP {result.status}"
+        if result.status != 200:
+            issues = "; ".join(i.get("diagnostics", "") for i in result.body.get("issue", []))
+            out.print(f"[bold]{title}[/]: {issues}", highlight=False)
+            continue
+        table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+        for column in ("indicator", "code", "summary", "suggestions"):
+            table.add_column(column, overflow="fold")
+        for card in result.cards:
+            suggestions = "; ".join(s["label"] for s in card.get("suggestions", []))
+            indicator = card["indicator"]
+            table.add_row(
+                f"[{INDICATOR_STYLE[indicator]}]{indicator}[/]",
+                card["source"]["topic"]["code"],
+                card["summary"],
+                suggestions,
+            )
+        if not result.cards:
+            table.add_row("", "", "(no cards)", "")
+        out.print(table)
+        for report in result.left_out:
+            out.print(f"  left out: {report['where']}: {report['reason']}", highlight=False)
+
+
+def _print_check(results: list[Evaluation]) -> None:
+    failed = [r for r in results if r.problems]
+    unchecked = [r for r in results if r.expectations is None]
+    for result in failed:
+        err.print(f"[red]FAIL[/] {result.path}: " + "; ".join(result.problems), highlight=False)
+    if unchecked:
+        err.print(f"{len(unchecked)} request(s) have no expected.yaml and were not checked")
+    out.print(
+        f"{len(results) - len(failed) - len(unchecked)} passed, {len(failed)} failed", highlight=False, soft_wrap=True
+    )
+
+
+@cli.command("bundle-to-request")
+def bundle_to_request(
+    bundle: Annotated[Path, typer.Argument(help="A FHIR R4 Bundle (an EHR or Synthea patient export).")],
+    hook: Annotated[str, typer.Option(help="patient-view, order-select or order-sign.")] = "patient-view",
+    patient: Annotated[
+        str | None, typer.Option(help="Patient id, when the Bundle holds more than one Patient.")
+    ] = None,
+    user: Annotated[str, typer.Option(help="context.userId")] = "Practitioner/example",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
+    ] = None,
+) -> None:
+    """Turn a FHIR Bundle into a CDS Hooks request, prefetch filled as the service's templates ask.
+
+    For order-select and order-sign, MedicationRequests and ServiceRequests with status `draft` become
+    `context.draftOrders` (all of them selected for order-select).
+    """
+    if hook not in HOOK_CONTEXT:
+        raise _fail(f"unknown hook {hook!r}; choose one of {', '.join(HOOK_CONTEXT)}")
+    try:
+        body = read_json(bundle)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise _fail(f"{bundle}: not a FHIR Bundle")
+    resources = [
+        e["resource"] for e in body.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+    patient_ids = [r.get("id") for r in resources if r.get("resourceType") == "Patient"]
+    if patient is None:
+        if len(patient_ids) != 1:
+            raise _fail(f"{bundle}: holds {len(patient_ids)} Patient resources; name one with --patient")
+        patient = str(patient_ids[0])
+    is_draft = {"MedicationRequest", "ServiceRequest"}
+    drafts = [r for r in resources if r.get("resourceType") in is_draft and r.get("status") == "draft"]
+    record = [r for r in resources if r not in drafts]
+    context: dict[str, Any] = {"userId": user, "patientId": patient}
+    if hook != "patient-view":
+        if not drafts:
+            raise _fail(f"{bundle}: no draft MedicationRequest or ServiceRequest for {hook}")
+        context["draftOrders"] = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": d} for d in drafts],
+        }
+        if hook == "order-select":
+            context["selections"] = [f"{d['resourceType']}/{d.get('id')}" for d in drafts]
+    request = {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "context": context,
+        "prefetch": prefetch_for(record, prefetch_templates(load_knowledge()), context),
+    }
+    text = json.dumps(request, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
 
 
 def main() -> None:

@@ -1,0 +1,1028 @@
+"""Writes fhir_fixtures/scenarios/: request.json, expected.yaml and, where needed, fhir.json per scenario.
+
+fhir.json is what the EHR's FHIR server holds, for scenarios whose prefetch is partial or absent.
+
+The committed files are the fixtures; this script is how they were made and how to change them in bulk:
+    .venv/bin/python fhir_fixtures/make_scenarios.py
+Resource shapes follow public examples (see scenarios/README.md); all values are made up.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cds_service.fixture_fhir import prefetch_for
+from cds_service.knowledge import load_knowledge
+from cds_service.services import build_services, prefetch_templates
+
+ROOT = Path(__file__).resolve().parent / "scenarios"
+NOW = "2026-11-22T12:00:00+00:00"
+FHIR_SERVER = "https://fhir.example-ehr.nl/fhir"
+UCUM = "http://unitsofmeasure.org"
+LOINC = "http://loinc.org"
+ATC = "http://www.whocc.no/atc"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SCT = "http://snomed.info/sct"
+GPK = "urn:oid:2.16.840.1.113883.2.4.4.1"
+ICD10NL = "http://hl7.org/fhir/sid/icd-10-nl"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LAB_CATEGORY = [
+    {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
+]
+ORAL_NL = {"coding": [{"system": "urn:oid:2.16.840.1.113883.2.4.4.9", "code": "9", "display": "oraal"}]}
+ORAL_US = {"coding": [{"system": SCT, "code": "26643006", "display": "Oral route"}]}
+
+_counter = [0]
+
+
+def _id(prefix: str) -> str:
+    _counter[0] += 1
+    return f"{prefix}-{_counter[0]}"
+
+
+def patient(pid: str, birth: str, nl: bool = True) -> dict[str, Any]:
+    if nl:
+        return {
+            "resourceType": "Patient",
+            "id": pid,
+            "meta": {"profile": ["http://nictiz.nl/fhir/StructureDefinition/nl-core-Patient"]},
+            "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999900012"}],
+            "name": [{"family": "de Vries", "given": ["Anna"]}],
+            "gender": "female",
+            "birthDate": birth,
+        }
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]},
+        "identifier": [{"system": "http://hospital.example.org/mrn", "value": "MRN-1001"}],
+        "name": [{"family": "Smith", "given": ["Jordan"]}],
+        "gender": "male",
+        "birthDate": birth,
+    }
+
+
+def obs(
+    pid: str,
+    loinc: str,
+    value: float,
+    unit: str,
+    code: str | None = "same",
+    date: str = "2026-10-12",
+    status: str = "final",
+    low: float | None = None,
+    high: float | None = None,
+    display: str | None = None,
+) -> dict[str, Any]:
+    quantity: dict[str, Any] = {"value": value, "unit": unit}
+    if code is not None:
+        quantity |= {"system": UCUM, "code": unit if code == "same" else code}
+    o: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": _id("obs"),
+        "status": status,
+        "category": LAB_CATEGORY,
+        "code": {"coding": [{"system": LOINC, "code": loinc, **({"display": display} if display else {})}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": date,
+        "valueQuantity": quantity,
+    }
+    if low is not None or high is not None:
+        rr: dict[str, Any] = {}
+        if low is not None:
+            rr["low"] = {
+                "value": low,
+                "unit": unit,
+                **({"system": UCUM, "code": quantity.get("code", unit)} if code else {}),
+            }
+        if high is not None:
+            rr["high"] = {
+                "value": high,
+                "unit": unit,
+                **({"system": UCUM, "code": quantity.get("code", unit)} if code else {}),
+            }
+        o["referenceRange"] = [rr]
+    return o
+
+
+def nl_use(pid: str, gpk: str, atc: str | None, display: str, start: str = "2025-03-01") -> list[dict[str, Any]]:
+    """A zib MedicationUse (MedicationStatement) of a Medication coded with a GPK and, when given, an ATC."""
+    med_id = _id("med")
+    coding = [{"system": GPK, "code": gpk, "display": display}] + ([{"system": ATC, "code": atc}] if atc else [])
+    medication = {
+        "resourceType": "Medication",
+        "id": med_id,
+        "meta": {"profile": ["http://nictiz.nl/fhir/StructureDefinition/pharmaceuticalproduct"]},
+        "code": {"coding": coding, "text": display},
+    }
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": _id("ms"),
+        "meta": {"profile": ["http://nictiz.nl/fhir/StructureDefinition/mp-MedicationUse2"]},
+        "category": {"coding": [{"system": SCT, "code": "422979000", "display": "Known medication use"}]},
+        "status": "active",
+        "medicationReference": {"reference": f"Medication/{med_id}", "display": display},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectivePeriod": {"start": start},
+        "dosage": [{"route": ORAL_NL}],
+    }
+    return [medication, statement]
+
+
+def text_use(pid: str, text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationStatement",
+        "id": _id("ms"),
+        "status": "active",
+        "medicationCodeableConcept": {"text": text},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectivePeriod": {"start": "2026-01-01"},
+    }
+
+
+def us_request(
+    pid: str,
+    rxcui: str,
+    display: str,
+    status: str = "active",
+    dose: tuple[float, str, str] | None = None,
+    per_day: int = 1,
+) -> dict[str, Any]:
+    """A US Core-style MedicationRequest coded with an RxNorm product or ingredient."""
+    d: dict[str, Any] = {"route": ORAL_US, "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}}}
+    if dose:
+        d["doseAndRate"] = [{"doseQuantity": {"value": dose[0], "unit": dose[1], "system": UCUM, "code": dose[2]}}]
+    return {
+        "resourceType": "MedicationRequest",
+        "id": _id("mr"),
+        "status": status,
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": rxcui, "display": display}],
+            "text": display,
+        },
+        "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": "2026-02-01",
+        "dosageInstruction": [d],
+    }
+
+
+def draft_med(
+    pid: str,
+    coding: list[dict[str, str]],
+    text: str,
+    dose: tuple[float, str, str] | None,
+    frequency: int = 1,
+    period: float = 1,
+    unit: str = "d",
+) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "route": ORAL_US,
+        "timing": {"repeat": {"frequency": frequency, "period": period, "periodUnit": unit}},
+    }
+    if dose:
+        d["doseAndRate"] = [{"doseQuantity": {"value": dose[0], "unit": dose[1], "system": UCUM, "code": dose[2]}}]
+    return {
+        "resourceType": "MedicationRequest",
+        "id": _id("draft"),
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": coding, "text": text},
+        "subject": {"reference": f"Patient/{pid}"},
+        "dosageInstruction": [d],
+    }
+
+
+def draft_lab(pid: str, loinc: str, display: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": _id("draft"),
+        "status": "draft",
+        "intent": "order",
+        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}]},
+        "subject": {"reference": f"Patient/{pid}"},
+    }
+
+
+def condition(pid: str, system: str, code: str, display: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": _id("cond"),
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+        },
+        "verificationStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]
+        },
+        "code": {"coding": [{"system": system, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{pid}"},
+    }
+
+
+def mg(pid: str, value: float, **kw: Any) -> dict[str, Any]:
+    return obs(
+        pid, "2601-3", value, "mmol/l", low=0.70, high=1.00, display="Magnesium [Moles/volume] in Serum or Plasma", **kw
+    )
+
+
+def vitd_nl(pid: str, value: float, **kw: Any) -> dict[str, Any]:
+    return obs(pid, "14635-7", value, "nmol/l", display="25-hydroxyvitamin D3 [Moles/volume] in Serum or Plasma", **kw)
+
+
+def egfr(pid: str, value: float, **kw: Any) -> dict[str, Any]:
+    return obs(pid, "98979-8", value, "mL/min/1.73m2", code="mL/min/{1.73_m2}", display="eGFR CKD-EPI 2021", **kw)
+
+
+SCENARIOS: list[dict[str, Any]] = []
+
+
+def scenario(
+    name: str,
+    description: str,
+    hook: str,
+    resources: list[dict[str, Any]],
+    must: dict[str, str],
+    must_not: list[str],
+    *,
+    pid: str,
+    profile: str = "nl-be",
+    drafts: list[dict[str, Any]] | None = None,
+    selections: list[str] | None = None,
+    prefetch_keys: list[str] | None = None,
+    left_out: list[str] | None = None,
+    shaped_on: str,
+    locale: str = "nl",
+) -> None:
+    SCENARIOS.append(
+        {
+            "name": name,
+            "description": description,
+            "hook": hook,
+            "resources": resources,
+            "must": must,
+            "must_not": must_not,
+            "pid": pid,
+            "profile": profile,
+            "drafts": drafts,
+            "selections": selections,
+            "prefetch_keys": prefetch_keys,
+            "left_out": left_out or [],
+            "shaped_on": shaped_on,
+            "locale": locale,
+        }
+    )
+
+
+def build() -> None:
+    NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
+    US = "HL7 US Core 6 (us-core-patient, us-core-observation-lab, MedicationRequest with RxNorm)"
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    p = "pv-nl-1"
+    scenario(
+        "pv-nl-vitd-deficient",
+        "25(OH)D 22 nmol/L, NL profile: deficiency.",
+        "patient-view",
+        [patient(p, "1964-02-10"), vitd_nl(p, 22), mg(p, 0.84), egfr(p, 88)],
+        {"vitd-deficiency": "warning"},
+        ["vitd-insufficiency", "mg-deficiency"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-2"
+    res = [patient(p, "1964-02-10"), vitd_nl(p, 60), mg(p, 0.84), egfr(p, 88)]
+    scenario(
+        "pv-nl-vitd-60-quiet-nlbe",
+        "25(OH)D 60 nmol/L is sufficient under the Gezondheidsraad profile: no card.",
+        "patient-view",
+        res,
+        {},
+        ["vitd-deficiency", "vitd-insufficiency", "vitd-excess"],
+        pid=p,
+        shaped_on=NL,
+    )
+    scenario(
+        "pv-nl-vitd-60-dach",
+        "The same 60 nmol/L is insufficient under D-A-CH.",
+        "patient-view",
+        res,
+        {"vitd-insufficiency": "info"},
+        ["vitd-deficiency"],
+        pid=p,
+        profile="dach",
+        shaped_on=NL,
+    )
+    p = "pv-us-1"
+    res = [
+        patient(p, "1979-07-04", nl=False),
+        obs(p, "62292-8", 15, "ng/mL", display="25-Hydroxyvitamin D2+D3"),
+        obs(p, "19123-9", 2.1, "mg/dL", low=1.6, high=2.6),
+        obs(p, "62238-1", 95, "mL/min/1.73m2", code="mL/min/{1.73_m2}"),
+    ]
+    scenario(
+        "pv-us-vitd-ngml-us-profile",
+        "15 ng/mL (37 nmol/L): deficient under Endocrine Society 2011.",
+        "patient-view",
+        res,
+        {"vitd-deficiency": "warning"},
+        ["vitd-insufficiency"],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    scenario(
+        "pv-us-vitd-ngml-nlbe",
+        "The same 15 ng/mL is only insufficient under the NL/BE profile.",
+        "patient-view",
+        res,
+        {"vitd-insufficiency": "info"},
+        ["vitd-deficiency"],
+        pid=p,
+        shaped_on=US,
+    )
+    p = "pv-nl-3"
+    res = [patient(p, "1958-05-20"), vitd_nl(p, 140), mg(p, 0.84)]
+    scenario(
+        "pv-nl-vitd-excess-caution",
+        "25(OH)D 140 nmol/L: above the NL/BE upper limit (125).",
+        "patient-view",
+        res,
+        {"vitd-excess": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    scenario(
+        "pv-nl-vitd-140-dach-quiet",
+        "140 nmol/L is within range under D-A-CH (upper 250).",
+        "patient-view",
+        res,
+        {},
+        ["vitd-excess"],
+        pid=p,
+        profile="dach",
+        shaped_on=NL,
+    )
+    p = "pv-nl-4"
+    scenario(
+        "pv-nl-vitd-harmful",
+        "25(OH)D 265 nmol/L: possibly harmful.",
+        "patient-view",
+        [patient(p, "1958-05-20"), vitd_nl(p, 265), mg(p, 0.84)],
+        {"vitd-excess": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-5"
+    scenario(
+        "pv-nl-mg-critical",
+        "Serum Mg 0.45 mmol/l: critical.",
+        "patient-view",
+        [patient(p, "1950-01-01"), mg(p, 0.45), vitd_nl(p, 70), egfr(p, 70)],
+        {"mg-deficiency": "critical"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-6"
+    scenario(
+        "pv-nl-ppi-mg-low",
+        "Omeprazol (GPK + ATC) for years and Mg 0.62 below the lab's range.",
+        "patient-view",
+        [
+            patient(p, "1961-09-09"),
+            mg(p, 0.62),
+            vitd_nl(p, 55),
+            egfr(p, 80),
+            *nl_use(p, "40207", "A02BC01", "OMEPRAZOL CAPSULE MSR 20MG"),
+        ],
+        {"mg-deficiency": "warning", "mg-loss-ppi": "warning"},
+        ["mg-loss-diuretic"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-2"
+    scenario(
+        "pv-us-ppi-no-mg",
+        "Omeprazole (RxNorm product) with no Mg in 12 months: suggest a Mg test. Ca sent with unit but no code.",
+        "patient-view",
+        [
+            patient(p, "1970-03-03", nl=False),
+            us_request(p, "198053", "omeprazole 20 MG Delayed Release Oral Capsule"),
+            obs(p, "17861-6", 9.4, "mg/dL", code=None, low=8.6, high=10.3),
+            obs(p, "62292-8", 32, "ng/mL"),
+        ],
+        {"mg-loss-ppi": "info"},
+        ["mg-deficiency"],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-7"
+    scenario(
+        "pv-nl-ppi-mg-normal",
+        "PPI with a recent normal Mg: no card.",
+        "patient-view",
+        [
+            patient(p, "1961-09-09"),
+            mg(p, 0.85),
+            vitd_nl(p, 55),
+            *nl_use(p, "40207", "A02BC01", "OMEPRAZOL CAPSULE MSR 20MG"),
+        ],
+        {},
+        ["mg-loss-ppi", "mg-deficiency"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-8"
+    scenario(
+        "pv-nl-furosemide-mg-low",
+        "Furosemide and Mg 0.64.",
+        "patient-view",
+        [
+            patient(p, "1948-11-30"),
+            mg(p, 0.64),
+            vitd_nl(p, 65),
+            egfr(p, 50),
+            *nl_use(p, "15725", "C03CA01", "FUROSEMIDE TABLET 40MG"),
+        ],
+        {"mg-loss-diuretic": "warning", "mg-deficiency": "warning"},
+        ["mg-loss-ppi"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-3"
+    combo = {
+        "resourceType": "Medication",
+        "id": "lisinopril-hctz",
+        "code": {
+            "coding": [
+                {
+                    "system": RXNORM,
+                    "code": "197885",
+                    "display": "hydrochlorothiazide 12.5 MG / lisinopril 10 MG Oral Tablet",
+                }
+            ]
+        },
+        "ingredient": [
+            {"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "29046", "display": "lisinopril"}]}},
+            {"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "5487", "display": "hydrochlorothiazide"}]}},
+        ],
+    }
+    mr = us_request(p, "0", "")
+    del mr["medicationCodeableConcept"]
+    mr["medicationReference"] = {"reference": "Medication/lisinopril-hctz"}
+    scenario(
+        "pv-us-lisinopril-hctz-no-mg",
+        "Lisinopril/HCTZ combination (ingredients in the Medication): thiazide, no Mg result.",
+        "patient-view",
+        [patient(p, "1966-06-16", nl=False), combo, mr, obs(p, "62292-8", 35, "ng/mL")],
+        {"mg-loss-diuretic": "info"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-9"
+    scenario(
+        "pv-nl-spironolactone-alone",
+        "Spironolacton alone is not Mg-losing: no card.",
+        "patient-view",
+        [patient(p, "1962-01-01"), vitd_nl(p, 60), *nl_use(p, "20656", "C03DA01", "SPIRONOLACTON TABLET 25MG")],
+        {},
+        ["mg-loss-diuretic"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-10"
+    scenario(
+        "pv-nl-renal-mg-g4",
+        "Magnesiumcitraat (name only) with eGFR 24: renal caution (local policy).",
+        "patient-view",
+        [
+            patient(p, "1945-04-04"),
+            egfr(p, 24),
+            mg(p, 0.9),
+            vitd_nl(p, 60),
+            text_use(p, "Magnesiumcitraat 400 mg bruistablet"),
+        ],
+        {"renal-caution-mg": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-11"
+    scenario(
+        "pv-nl-dialysis-icd10-mg-vitd",
+        "CKD stage 5 coded in ICD-10 with Mg and colecalciferol: both renal cards.",
+        "patient-view",
+        [
+            patient(p, "1952-08-08"),
+            condition(p, ICD10NL, "N18.5", "Chronische nierziekte, stadium 5"),
+            mg(p, 0.9),
+            vitd_nl(p, 60),
+            *nl_use(p, "101893", "A12CC10", "MAGNESIUMOXIDE TABLET 500MG"),
+            *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG"),
+        ],
+        {"renal-caution-mg": "warning", "renal-caution-vitd": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-12"
+    scenario(
+        "pv-nl-renal-mg-high-critical",
+        "Mg 1.25 above range with eGFR 40 on a Mg supplement: critical.",
+        "patient-view",
+        [
+            patient(p, "1940-12-12"),
+            egfr(p, 40),
+            mg(p, 1.25),
+            vitd_nl(p, 60),
+            *nl_use(p, "101893", "A12CC10", "MAGNESIUMOXIDE TABLET 500MG"),
+        ],
+        {"renal-caution-mg": "critical"},
+        ["mg-deficiency"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-13"
+    scenario(
+        "pv-nl-mg-low-on-vitd",
+        "Low Mg while taking colecalciferol: correct Mg too.",
+        "patient-view",
+        [
+            patient(p, "1966-03-03"),
+            mg(p, 0.66),
+            vitd_nl(p, 52),
+            egfr(p, 90),
+            *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG"),
+        ],
+        {"mg-correct-before-vitd": "info", "mg-deficiency": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-14"
+    scenario(
+        "pv-nl-carbamazepine-no-vitd",
+        "Carbamazepine without a 25(OH)D.",
+        "patient-view",
+        [patient(p, "1990-10-10"), mg(p, 0.82), *nl_use(p, "13943", "N03AF01", "CARBAMAZEPINE TABLET 200MG")],
+        {"vitd-lowering-medication": "info", "risk-group-testing": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-4"
+    pred = us_request(p, "312617", "predniSONE 5 MG Oral Tablet")
+    pred["medicationCodeableConcept"]["coding"].append({"system": RXNORM, "code": "8640", "display": "prednisone"})
+    scenario(
+        "pv-us-prednisone-no-vitd",
+        "Oral prednisone without 25(OH)D: vitamin D-lowering card; risk-group testing is off in the US profile.",
+        "patient-view",
+        [patient(p, "1985-01-15", nl=False), pred, obs(p, "19123-9", 2.0, "mg/dL", low=1.6, high=2.6)],
+        {"vitd-lowering-medication": "info"},
+        ["risk-group-testing"],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-15"
+    scenario(
+        "pv-nl-orlistat-vitd",
+        "Orlistat with colecalciferol.",
+        "patient-view",
+        [
+            patient(p, "1975-05-05"),
+            vitd_nl(p, 60),
+            mg(p, 0.85),
+            *nl_use(p, "55557", "A08AB01", "ORLISTAT CAPSULE 120MG"),
+            *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG"),
+        ],
+        {"vitd-absorption-interaction": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-16"
+    scenario(
+        "pv-nl-mg-levothyroxine",
+        "Magnesiumoxide with levothyroxine: separate intake.",
+        "patient-view",
+        [
+            patient(p, "1968-07-07"),
+            vitd_nl(p, 60),
+            mg(p, 0.85),
+            egfr(p, 85),
+            *nl_use(p, "101893", "A12CC10", "MAGNESIUMOXIDE TABLET 500MG"),
+            *nl_use(p, "56944", "H03AA01", "LEVOTHYROXINE TABLET 100UG"),
+        ],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-17"
+    scenario(
+        "pv-nl-hypocalcemia-no-mg",
+        "Ca 2.02 below range, Mg never measured.",
+        "patient-view",
+        [patient(p, "1970-02-02"), obs(p, "2000-8", 2.02, "mmol/l", low=2.20, high=2.60), vitd_nl(p, 60)],
+        {"hypocalcemia-check-mg-vitd": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-18"
+    scenario(
+        "pv-nl-hypokalemia-mg-low",
+        "K 3.1 and Mg 0.61 both low.",
+        "patient-view",
+        [patient(p, "1970-02-02"), obs(p, "2823-3", 3.1, "mmol/l", low=3.5, high=5.0), mg(p, 0.61), vitd_nl(p, 60)],
+        {"hypokalemia-check-mg": "info", "mg-deficiency": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-5"
+    scenario(
+        "pv-us-secondary-hpt",
+        "25(OH)D 12 ng/mL with PTH 98 pg/mL above range.",
+        "patient-view",
+        [
+            patient(p, "1955-09-19", nl=False),
+            obs(p, "62292-8", 12, "ng/mL"),
+            obs(p, "2731-8", 98, "pg/mL", low=15, high=65),
+            obs(p, "19123-9", 2.0, "mg/dL", low=1.6, high=2.6),
+        ],
+        {"secondary-hyperparathyroidism": "info", "vitd-deficiency": "warning"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-19"
+    scenario(
+        "pv-nl-elderly-no-vitd",
+        "78 years old, no 25(OH)D in 12 months: test advice (NL/BE).",
+        "patient-view",
+        [patient(p, "1948-01-20"), mg(p, 0.85), vitd_nl(p, 40, date="2025-06-01")],
+        {"risk-group-testing": "info"},
+        ["vitd-insufficiency"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-20"
+    scenario(
+        "pv-nl-pregnant-no-vitd",
+        "Pregnancy (SNOMED) without 25(OH)D.",
+        "patient-view",
+        [patient(p, "1994-04-14"), condition(p, SCT, "77386006", "Pregnant"), mg(p, 0.8)],
+        {"risk-group-testing": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-21"
+    bad_date = mg(p, 0.55)
+    bad_date["effectiveDateTime"] = "12-10-2026"
+    scenario(
+        "pv-nl-bad-data-left-out",
+        "Left out and reported: an entered-in-error Mg, a 25(OH)D in an unknown unit, an Mg with an invalid date.",
+        "patient-view",
+        [
+            patient(p, "1960-06-06"),
+            mg(p, 0.40, status="entered-in-error"),
+            obs(p, "14635-7", 8, "ug/dL", code="ug/dL"),
+            bad_date,
+            egfr(p, 90),
+        ],
+        {},
+        ["mg-deficiency", "vitd-deficiency"],
+        pid=p,
+        shaped_on=NL,
+        left_out=["status 'entered-in-error' does not count", "unit 'ug/dL' unknown for vitd25", "invalid FHIR R4"],
+    )
+    p = "pv-nl-22"
+    scenario(
+        "pv-nl-prefetch-partial",
+        "Labs not prefetched: fetched from the FHIR server (fhir.json).",
+        "patient-view",
+        [
+            patient(p, "1961-09-09"),
+            mg(p, 0.62),
+            vitd_nl(p, 55),
+            *nl_use(p, "40207", "A02BC01", "OMEPRAZOL CAPSULE MSR 20MG"),
+        ],
+        {"mg-loss-ppi": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+        prefetch_keys=["patient", "medicationStatements", "medicationRequests", "conditions"],
+    )
+    p = "pv-us-6"
+    scenario(
+        "pv-us-prefetch-absent",
+        "No prefetch at all: everything from the FHIR server (fhir.json).",
+        "patient-view",
+        [
+            patient(p, "1979-07-04", nl=False),
+            obs(p, "62292-8", 15, "ng/mL"),
+            obs(p, "19123-9", 2.0, "mg/dL", low=1.6, high=2.6),
+        ],
+        {"vitd-deficiency": "warning"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        prefetch_keys=[],
+        locale="en",
+    )
+    # order-select / order-sign
+    p = "os-nl-1"
+    mgo = draft_med(
+        p,
+        [{"system": ATC, "code": "A12CC10", "display": "magnesiumoxide"}],
+        "Magnesiumoxide 500 mg",
+        (500, "mg", "mg"),
+        2,
+    )
+    cipro = draft_med(
+        p,
+        [{"system": ATC, "code": "J01MA02", "display": "ciprofloxacine"}],
+        "Ciprofloxacine 500 mg",
+        (500, "mg", "mg"),
+        2,
+    )
+    base = [patient(p, "1963-03-03"), mg(p, 0.8), vitd_nl(p, 60), egfr(p, 75)]
+    scenario(
+        "os-nl-cipro-selected-mg-draft",
+        "Selecting ciprofloxacin with a Mg draft in the session: spacing card only.",
+        "order-select",
+        base,
+        {"mg-chelation-spacing": "info"},
+        ["mg-dose-above-ul", "renal-caution-mg"],
+        pid=p,
+        drafts=[mgo, cipro],
+        selections=[f"MedicationRequest/{cipro['id']}"],
+        shaped_on=PDDI,
+    )
+    p = "os-nl-2"
+    mgo2 = draft_med(
+        p,
+        [{"system": ATC, "code": "A12CC10", "display": "magnesiumoxide"}],
+        "Magnesiumoxide 500 mg",
+        (500, "mg", "mg"),
+        2,
+    )
+    scenario(
+        "os-nl-mg-selected-no-kidney",
+        "Selecting MgO 2x500 mg (603 mg elemental) with no kidney function on file.",
+        "order-select",
+        [patient(p, "1963-03-03"), mg(p, 0.65)],
+        {"mg-dose-above-ul": "warning", "renal-caution-mg": "info"},
+        ["mg-deficiency"],
+        pid=p,
+        drafts=[mgo2],
+        selections=[f"MedicationRequest/{mgo2['id']}"],
+        shaped_on=PDDI,
+    )
+    p = "sg-nl-1"
+    scenario(
+        "sg-nl-vitd-5000iu",
+        "Colecalciferol 5000 IE daily (125 µg) for an adult.",
+        "order-sign",
+        [patient(p, "1980-08-08"), vitd_nl(p, 25, date="2026-06-01"), mg(p, 0.85)],
+        {"vitd-dose-above-ul": "warning"},
+        ["vitd-deficiency"],
+        pid=p,
+        drafts=[draft_med(p, [{"system": ATC, "code": "A11CC05"}], "Colecalciferol 5000 IE", (5000, "IE", "[iU]"))],
+        shaped_on=PDDI,
+    )
+    p = "sg-us-1"
+    scenario(
+        "sg-us-child-2000iu",
+        "A 6-year-old on 2000 IU (50 µg) daily: at, not above, the 1-10 y limit.",
+        "order-sign",
+        [patient(p, "2020-05-05", nl=False)],
+        {},
+        ["vitd-dose-above-ul"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[draft_med(p, [{"system": ATC, "code": "A11CC05"}], "Cholecalciferol 2000 IU", (2000, "IU", "[iU]"))],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-us-2"
+    scenario(
+        "sg-us-child-weekly-above",
+        "A 6-year-old on 14,000 IU weekly (50 µg/day) twice a week: 100 µg/day, above 50.",
+        "order-sign",
+        [patient(p, "2020-05-05", nl=False)],
+        {"vitd-dose-above-ul": "warning"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[
+            draft_med(
+                p, [{"system": ATC, "code": "A11CC05"}], "Cholecalciferol 14000 IU", (14000, "IU", "[iU]"), 2, 1, "wk"
+            )
+        ],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-nl-2"
+    scenario(
+        "sg-nl-125d-order",
+        "1,25(OH)2D ordered without kidney or parathyroid disease: suggest 25(OH)D.",
+        "order-sign",
+        [patient(p, "1977-07-07"), mg(p, 0.85)],
+        {"test-125d-not-status": "info"},
+        [],
+        pid=p,
+        drafts=[draft_lab(p, "62290-2", "1,25-Dihydroxyvitamin D")],
+        shaped_on=PDDI,
+    )
+    p = "sg-nl-3"
+    scenario(
+        "sg-nl-125d-ckd",
+        "1,25(OH)2D with CKD (SNOMED) is appropriate: no card.",
+        "order-sign",
+        [patient(p, "1950-07-07"), condition(p, SCT, "433146000", "Chronic kidney disease stage 5")],
+        {},
+        ["test-125d-not-status"],
+        pid=p,
+        drafts=[draft_lab(p, "62290-2", "1,25-Dihydroxyvitamin D")],
+        shaped_on=PDDI,
+    )
+    p = "sg-nl-4"
+    scenario(
+        "sg-nl-retest-vitd-early",
+        "25(OH)D ordered 5 weeks after the last result.",
+        "order-sign",
+        [patient(p, "1977-07-07"), vitd_nl(p, 45, date="2026-10-18")],
+        {"retest-too-early": "info"},
+        [],
+        pid=p,
+        drafts=[draft_lab(p, "62292-8", "25-Hydroxyvitamin D2+D3")],
+        shaped_on=PDDI,
+    )
+    p = "sg-us-3"
+    scenario(
+        "sg-us-new-ppi-no-mg",
+        "New pantoprazole order, no Mg on file: baseline Mg.",
+        "order-sign",
+        [patient(p, "1960-01-01", nl=False)],
+        {"mg-loss-ppi": "info"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[
+            draft_med(
+                p,
+                [{"system": RXNORM, "code": "40790", "display": "pantoprazole"}],
+                "pantoprazole 40 mg",
+                (40, "mg", "mg"),
+            )
+        ],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-us-4"
+    mgo_us = [{"system": RXNORM, "code": "0", "display": ""}]
+    del mgo_us[0]
+    res = [patient(p, "1960-01-01", nl=False), egfr(p, 85)]
+    draft = draft_med(
+        p,
+        [{"system": ATC, "code": "A12CC10", "display": "magnesium oxide"}],
+        "Magnesium oxide 500 mg",
+        (500, "mg", "mg"),
+    )
+    scenario(
+        "sg-us-mg-300mg-us-profile",
+        "MgO 500 mg (301.5 mg elemental): within the US limit of 350 mg.",
+        "order-sign",
+        res,
+        {},
+        ["mg-dose-above-ul"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[draft],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    scenario(
+        "sg-us-mg-300mg-nlbe",
+        "The same order is above the EU limit of 250 mg.",
+        "order-sign",
+        res,
+        {"mg-dose-above-ul": "warning"},
+        [],
+        pid=p,
+        drafts=[draft],
+        shaped_on=PDDI,
+    )
+    p = "sg-nl-5"
+    scenario(
+        "sg-nl-orlistat-with-vitd",
+        "Orlistat ordered for a patient on colecalciferol.",
+        "order-sign",
+        [patient(p, "1982-02-02"), *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG")],
+        {"vitd-absorption-interaction": "info"},
+        [],
+        pid=p,
+        drafts=[draft_med(p, [{"system": ATC, "code": "A08AB01"}], "Orlistat 120 mg", (120, "mg", "mg"), 3)],
+        shaped_on=PDDI,
+    )
+    p = "sg-nl-6"
+    scenario(
+        "sg-nl-vitd-dose-uncomputable",
+        "Colecalciferol '1 tablet' without strength: no dose card, reported.",
+        "order-sign",
+        [patient(p, "1982-02-02")],
+        {},
+        ["vitd-dose-above-ul"],
+        pid=p,
+        drafts=[draft_med(p, [{"system": ATC, "code": "A11CC05"}], "Colecalciferol tablet", (1, "tablet", "{tbl}"))],
+        shaped_on=PDDI,
+        left_out=["needs the product's strength"],
+    )
+    p = "sg-nl-7"
+    scenario(
+        "sg-nl-vitd-order-mg-low",
+        "Colecalciferol ordered while Mg is low.",
+        "order-sign",
+        [patient(p, "1971-01-01"), mg(p, 0.63)],
+        {"mg-correct-before-vitd": "info"},
+        ["mg-deficiency"],
+        pid=p,
+        drafts=[draft_med(p, [{"system": ATC, "code": "A11CC05"}], "Colecalciferol 800 IE", (800, "IE", "[iU]"))],
+        shaped_on=PDDI,
+    )
+
+
+def write() -> None:
+    knowledge = load_knowledge()
+    templates = prefetch_templates(knowledge)
+    services = {s.hook: s.id for s in build_services(knowledge).values()}
+    if ROOT.exists():
+        for child in ROOT.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+    for s in SCENARIOS:
+        folder = ROOT / s["name"]
+        folder.mkdir(parents=True)
+        context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": s["pid"]}
+        if s["drafts"] is not None:
+            context["draftOrders"] = {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": d} for d in s["drafts"]],
+            }
+            if s["hook"] == "order-select":
+                context["selections"] = s["selections"]
+        request: dict[str, Any] = {
+            "hook": s["hook"],
+            "hookInstance": f"00000000-0000-4000-8000-{_counter[0]:012d}",
+            "context": context,
+        }
+        _counter[0] += 1
+        keys = s["prefetch_keys"]
+        if keys != []:
+            request["prefetch"] = prefetch_for(s["resources"], templates, context, keys)
+        if keys is not None:
+            request["fhirServer"] = FHIR_SERVER
+            fhir = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in s["resources"]]}
+            (folder / "fhir.json").write_text(json.dumps(fhir, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (folder / "request.json").write_text(json.dumps(request, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        expected = {
+            "description": s["description"],
+            "service": services[s["hook"]],
+            "profile": s["profile"],
+            "locale": s["locale"],
+            "now": NOW,
+            "must": s["must"],
+            "must_not": s["must_not"],
+            "left_out": s["left_out"],
+            "shaped_on": s["shaped_on"],
+        }
+        (folder / "expected.yaml").write_text(
+            yaml.safe_dump(expected, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
+
+
+if __name__ == "__main__":
+    build()
+    write()
+    print(f"{len(SCENARIOS)} scenarios written to {ROOT}")  # noqa: T201
