@@ -533,7 +533,7 @@ def build() -> None:
             *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG"),
         ],
         {"renal-caution-mg": "warning", "renal-caution-vitd": "info"},
-        [],
+        ["mg-correct-before-vitd"],
         pid=p,
         shaped_on=NL,
     )
@@ -567,7 +567,7 @@ def build() -> None:
             *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG"),
         ],
         {"mg-correct-before-vitd": "info", "mg-deficiency": "warning"},
-        [],
+        ["renal-caution-vitd", "vitd-absorption-interaction"],
         pid=p,
         shaped_on=NL,
     )
@@ -749,6 +749,73 @@ def build() -> None:
         prefetch_keys=[],
         locale="en",
     )
+    p = "pv-nl-23"
+    scenario(
+        "pv-nl-prednisolon-vitd-ok",
+        "Prednisolon (ATC H02AB06) with a normal 25(OH)D: no vitamin D-lowering card.",
+        "patient-view",
+        [
+            patient(p, "1959-09-09"),
+            vitd_nl(p, 70),
+            mg(p, 0.85),
+            *nl_use(p, "29351", "H02AB06", "PREDNISOLON TABLET 5MG"),
+        ],
+        {},
+        ["vitd-lowering-medication", "risk-group-testing"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-7"
+    scenario(
+        "pv-us-pth-high-vitd-ok",
+        "PTH above range with 25(OH)D 40 ng/mL: not secondary to vitamin D deficiency.",
+        "patient-view",
+        [
+            patient(p, "1955-09-19", nl=False),
+            obs(p, "62292-8", 40, "ng/mL"),
+            obs(p, "2731-8", 98, "pg/mL", low=15, high=65),
+            obs(p, "19123-9", 2.0, "mg/dL", low=1.6, high=2.6),
+        ],
+        {},
+        ["secondary-hyperparathyroidism", "vitd-deficiency"],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-24"
+    scenario(
+        "pv-nl-orlistat-no-vitd-supplement",
+        "Orlistat without vitamin D supplementation: no absorption card.",
+        "patient-view",
+        [
+            patient(p, "1975-05-05"),
+            vitd_nl(p, 60),
+            mg(p, 0.85),
+            *nl_use(p, "55557", "A08AB01", "ORLISTAT CAPSULE 120MG"),
+        ],
+        {},
+        ["vitd-absorption-interaction"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-25"
+    scenario(
+        "pv-nl-low-k-and-ca-all-measured",
+        "K and Ca low, but Mg (normal) and 25(OH)D are measured: no test-advice cards.",
+        "patient-view",
+        [
+            patient(p, "1970-02-02"),
+            obs(p, "2823-3", 3.2, "mmol/l", low=3.5, high=5.0),
+            obs(p, "2000-8", 2.05, "mmol/l", low=2.20, high=2.60),
+            mg(p, 0.86),
+            vitd_nl(p, 60),
+        ],
+        {},
+        ["hypokalemia-check-mg", "hypocalcemia-check-mg-vitd", "mg-deficiency"],
+        pid=p,
+        shaped_on=NL,
+    )
     # order-select / order-sign
     p = "os-nl-1"
     mgo = draft_med(
@@ -792,7 +859,7 @@ def build() -> None:
         "order-select",
         [patient(p, "1963-03-03"), mg(p, 0.65)],
         {"mg-dose-above-ul": "warning", "renal-caution-mg": "info"},
-        ["mg-deficiency"],
+        ["mg-deficiency", "mg-chelation-spacing"],
         pid=p,
         drafts=[mgo2],
         selections=[f"MedicationRequest/{mgo2['id']}"],
@@ -874,6 +941,18 @@ def build() -> None:
         [patient(p, "1977-07-07"), vitd_nl(p, 45, date="2026-10-18")],
         {"retest-too-early": "info"},
         [],
+        pid=p,
+        drafts=[draft_lab(p, "62292-8", "25-Hydroxyvitamin D2+D3")],
+        shaped_on=PDDI,
+    )
+    p = "sg-nl-8"
+    scenario(
+        "sg-nl-retest-vitd-after-10-weeks",
+        "25(OH)D ordered 10 weeks after the last result: fine.",
+        "order-sign",
+        [patient(p, "1977-07-07"), vitd_nl(p, 45, date="2026-09-13")],
+        {},
+        ["retest-too-early", "test-125d-not-status"],
         pid=p,
         drafts=[draft_lab(p, "62292-8", "25-Hydroxyvitamin D2+D3")],
         shaped_on=PDDI,

@@ -57,3 +57,16 @@ async def test_scenario_over_http(knowledge: Knowledge, folder: Path) -> None:
             )
     evaluation = Evaluation(request_path, response.status_code, response.json(), expected)
     assert check(evaluation) == []
+
+
+def test_every_catalog_card_fires_and_stays_quiet_somewhere(knowledge: Knowledge) -> None:
+    """Issue 4: the scenarios show every catalog card firing and not firing."""
+    fired: set[str] = set()
+    quiet: set[str] = set()
+    for folder in SCENARIOS:
+        expected = read_expectations(folder / "request.json")
+        assert expected is not None
+        fired |= set(expected.must)
+        quiet |= set(expected.must_not)
+    assert fired == set(knowledge.cards)
+    assert quiet == set(knowledge.cards)
