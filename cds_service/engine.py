@@ -8,6 +8,7 @@ action errors surfaced as exceptions (they are our bug, not the caller's).
 from __future__ import annotations
 
 import contextlib
+import operator
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -52,13 +53,21 @@ class RuleEngine:
         self._lock = threading.Lock()
         self._collected: dict[str, list[Derived]] = {}
         self._names: dict[tuple[str, str], str] = {}
+        self._observers: dict[tuple[str, str], list[tuple[str, list[Callable[[dict[str, Any]], bool]]]]] = {}
         version = knowledge.version.replace(".", "_")
         for profile in profiles:
             thresholds = knowledge.thresholds(profile)
             for group in ("patient-view", "orders"):
                 rules = knowledge.rulesets["findings"] + knowledge.rulesets[group]
                 name = f"vitdmg_{version}_{group}_{profile}".replace("-", "_")
-                compiled = {r.id: self._compile(r, thresholds) for r in rules if _enabled(r, thresholds)}
+                enabled = [r for r in rules if _enabled(r, thresholds)]
+                compiled = {r.id: self._compile(r, thresholds) for r in enabled}
+                self._observers[(group, profile)] = [
+                    (kind, [_predicate(r.id, name, cond, thresholds) for name, cond in spec.items()])
+                    for r in enabled
+                    for join in r.when
+                    for kind, spec in join.items()
+                ]
                 compiled["__sink"] = {"all": [{"m": {"$ex": {"kind": 1}}}], "run": _sink}
                 try:
                     self._host.set_rulesets({name: compiled})
@@ -73,6 +82,7 @@ class RuleEngine:
 
     def evaluate(self, group: str, profile: str, facts: list[Fact]) -> list[Derived]:
         name = self._names[(group, profile)]
+        facts = [f for f in facts if self._observed(group, profile, f)]
         sid = uuid.uuid4().hex
         with self._lock:
             self._collected[sid] = []
@@ -86,6 +96,13 @@ class RuleEngine:
                 del self._collected[sid]
                 with contextlib.suppress(Exception):  # no state exists when no fact was asserted
                     self._host.delete_state(name, sid)
+
+    def _observed(self, group: str, profile: str, fact: Fact) -> bool:
+        """Whether any rule could join this input fact; others are not asserted (each costs a sink action)."""
+        return any(
+            kind == fact.get("kind") and all(test(fact) for test in tests)
+            for kind, tests in self._observers[(group, profile)]
+        )
 
     def _compile(self, rule: Rule, thresholds: dict[str, Any]) -> dict[str, Any]:
         conditions = []
@@ -156,3 +173,46 @@ def _terms(rule_id: str, field_name: str, condition: Any, thresholds: dict[str, 
         else:
             raise RuleEngineError(f"rule {rule_id}: unknown operator {op!r}")
     return terms
+
+
+def _predicate(
+    rule_id: str, field_name: str, condition: Any, thresholds: dict[str, Any]
+) -> Callable[[dict[str, Any]], bool]:
+    """The Python twin of `_terms`, to decide which facts are worth asserting."""
+    if not isinstance(condition, dict):
+        wanted = _resolve(rule_id, condition, thresholds)
+        return lambda fact: bool(fact.get(field_name) == wanted)
+    checks: list[tuple[str, Any]] = [
+        (op, _resolve_all(rule_id, operand, thresholds)) for op, operand in condition.items()
+    ]
+
+    def test(fact: dict[str, Any]) -> bool:
+        if field_name not in fact:
+            return False
+        value = fact[field_name]
+        for op, operand in checks:
+            if op == "in":
+                if value not in operand:
+                    return False
+            elif op == "ne":
+                if value == operand:
+                    return False
+            elif not isinstance(value, int | float) or not _ORDER[op](value, operand):
+                return False
+        return True
+
+    return test
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
+
+
+def _resolve_all(rule_id: str, operand: Any, thresholds: dict[str, Any]) -> Any:
+    if isinstance(operand, list):
+        return [_resolve(rule_id, v, thresholds) for v in operand]
+    return _resolve(rule_id, operand, thresholds)

@@ -7,7 +7,6 @@ so rules only ever join positive facts.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,7 +14,8 @@ from typing import Any
 
 from ._dates import DAYS_PER_MONTH, age_years, to_datetime
 from ._dosage import DoseError, daily_dose
-from .knowledge import ATC, LOINC, RXNORM, SNOMED, Knowledge, MedicationClass, normalise_unit
+from .knowledge import LOINC, SNOMED, Knowledge, MedicationClass, normalise_unit
+from .medication_classes import Coding, MedMatch, classify
 from .parsing import ParsedRecord
 from .reports import Report
 
@@ -290,66 +290,17 @@ def _condition_facts(record: ParsedRecord, knowledge: Knowledge, facts: FactSet)
 # --- medication ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MedMatch:
-    med_class: str
-    ingredient: str | None
-    matched_on: str
-    name: str
-
-
 def classify_medication(concepts: list[Any], knowledge: Knowledge) -> list[MedMatch]:
-    """Classes of a medication (each ingredient of a combination counts): codes first, names as a last resort."""
-    matches: dict[tuple[str, str | None], MedMatch] = {}
+    """Classes of a medication from its CodeableConcepts (the product and its ingredients)."""
+    codings: list[Coding] = []
     texts: list[str] = []
     for concept in concepts:
         if concept is None:
             continue
         if concept.text:
             texts.append(concept.text)
-        for coding in concept.coding or []:
-            if coding.display:
-                texts.append(coding.display)
-            for m in _match_coding(coding.system, coding.code, coding.display, knowledge):
-                matches.setdefault((m.med_class, m.ingredient), m)
-    if matches:
-        return list(matches.values())
-    for text in texts:
-        for m in _match_text(text, knowledge):
-            matches.setdefault((m.med_class, m.ingredient), m)
-    return list(matches.values())
-
-
-def _match_coding(system: str | None, code: str | None, display: str | None, knowledge: Knowledge) -> list[MedMatch]:
-    if not system or not code:
-        return []
-    found: list[MedMatch] = []
-    for class_name, med_class in knowledge.medications.classes.items():
-        for ing_name, ing in med_class.ingredients.items():
-            codes = {ATC: ing.atc, RXNORM: ing.rxnorm, SNOMED: ing.snomed}.get(system, [])
-            if code in codes:
-                on = {ATC: "atc", RXNORM: "rxnorm", SNOMED: "snomed"}[system]
-                found.append(MedMatch(class_name, ing_name, on, ing.names[0]))
-        prefixed = system == ATC and any(code.startswith(p) for p in med_class.atc_prefixes)
-        if prefixed and not any(f.med_class == class_name for f in found):
-            found.append(MedMatch(class_name, None, "atc", display or code))
-    return found
-
-
-_WORD_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _match_text(text: str, knowledge: Knowledge) -> list[MedMatch]:
-    lowered = text.lower()
-    found = []
-    for class_name, med_class in knowledge.medications.classes.items():
-        for ing_name, ing in med_class.ingredients.items():
-            for name in ing.names:
-                pattern = _WORD_CACHE.setdefault(name, re.compile(rf"(?<![a-z]){re.escape(name.lower())}(?![a-z])"))
-                if pattern.search(lowered):
-                    found.append(MedMatch(class_name, ing_name, "text", ing.names[0]))
-                    break
-    return found
+        codings += [(c.system, c.code, c.display) for c in concept.coding or []]
+    return classify(codings, texts, knowledge)
 
 
 def _route(dosages: list[Any]) -> str:

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 import pydantic
 
+from ._dates import DAYS_PER_MONTH
 from .cards import RenderContext, render_cards
 from .engine import RuleEngine
 from .errors import Issue, ServiceError, json_path
 from .facts import EvaluationContext, build_facts
 from .knowledge import Knowledge
 from .models import CDSRequest, CDSResponse
-from .parsing import parse_record
+from .parsing import Selection, parse_record
 from .prefetch import FhirAccess, resolve_prefetch
 from .reports import EXTENSION_KEY
 from .services import ServiceDefinition, check_context
@@ -95,13 +96,14 @@ async def invoke(
     profile = profile or settings.profile
     prefetched = await resolve_prefetch(request, service.prefetch, access if request.fhirServer else None)
     lap("prefetch")
-    record = parse_record(prefetched, request.context, knowledge)
+    now = now or datetime.now(UTC)
+    record = parse_record(prefetched, request.context, knowledge, _selection(knowledge, settings, now))
     lap("parse")
     selections = request.context.get("selections")
     ctx = EvaluationContext(
         hook=request.hook,
         profile=profile,
-        now=now or datetime.now(UTC),
+        now=now,
         lookback_status_months=settings.lookback_status_months,
         lookback_chemistry_months=settings.lookback_chemistry_months,
         selections=tuple(selections) if isinstance(selections, list) else None,
@@ -118,3 +120,16 @@ async def invoke(
     extension = {EXTENSION_KEY: [r.to_json() for r in reports]} if reports else None
     response = CDSResponse(cards=cards, extension=extension)
     return Outcome(response, timings, [c.source.topic.code for c in cards if c.source.topic])
+
+
+def _selection(knowledge: Knowledge, settings: Settings, now: datetime) -> Selection:
+    """The look-back cutoff per analyte, so parsing can skip what the facts step would never read."""
+    cutoffs = {
+        analyte: now
+        - timedelta(
+            days=DAYS_PER_MONTH
+            * knowledge.lookback_months(analyte, settings.lookback_status_months, settings.lookback_chemistry_months)
+        )
+        for analyte in knowledge.labs.analytes
+    }
+    return Selection(now=now, lab_cutoffs=cutoffs)

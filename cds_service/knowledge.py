@@ -188,6 +188,9 @@ class CardCommon(_Model):
 class Knowledge(_Model):
     """Everything under `rules/`, validated and cross-checked."""
 
+    def __hash__(self) -> int:  # loaded once and never changed: identity is enough for caches
+        return id(self)
+
     version: str
     labs: LabValueSets
     medications: MedicationValueSets

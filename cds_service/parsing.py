@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pydantic
@@ -21,8 +22,10 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
+from ._dates import to_datetime
 from .errors import json_path
-from .knowledge import LOINC, Knowledge
+from .knowledge import LOINC, Knowledge, normalise_unit
+from .medication_classes import Coding, classify
 from .prefetch import Prefetched
 from .reports import Report
 
@@ -47,36 +50,151 @@ class ParsedRecord:
     reports: list[Report] = field(default_factory=list)
 
 
-def parse_record(prefetched: Prefetched, context: dict[str, Any], knowledge: Knowledge) -> ParsedRecord:
+@dataclass(frozen=True)
+class Selection:
+    """What can be discarded from the raw JSON before validation.
+
+    Labs older than their look-back window and medication whose period has ended are never read.
+    """
+
+    now: datetime
+    lab_cutoffs: dict[str, datetime]
+
+
+def parse_record(
+    prefetched: Prefetched, context: dict[str, Any], knowledge: Knowledge, selection: Selection | None = None
+) -> ParsedRecord:
     record = ParsedRecord()
     parser = _Parser(record)
     condition_codes = _condition_codes(knowledge)
     raw_medications: dict[str, dict[str, Any]] = {}
+    for resources in prefetched.resources.values():
+        for raw in resources:
+            if raw.get("resourceType") == "Medication" and isinstance(raw.get("id"), str):
+                raw_medications[f"Medication/{raw['id']}"] = raw
+    labs: dict[str, list[tuple[datetime | None, dict[str, Any], str]]] = {}
     for key, resources in prefetched.resources.items():
         for index, raw in enumerate(resources):
             kind = raw.get("resourceType")
             where = f"prefetch.{key}[{index}]"
-            if kind == "Observation" and _is_relevant_lab(raw, knowledge, record, where):
-                parser.add(record.observations, Observation, raw, where)
+            if kind == "Observation":
+                analyte = _relevant_lab(raw, knowledge, record, where)
+                if analyte is not None:
+                    when = _raw_date(raw)
+                    cutoff = selection.lab_cutoffs.get(analyte) if selection else None
+                    if when is None or cutoff is None or when >= cutoff:
+                        labs.setdefault(analyte, []).append((when, raw, where))
             elif kind == "MedicationStatement" and raw.get("status") in ACTIVE_STATEMENT_STATUS:
-                parser.add(record.statements, MedicationStatement, raw, where)
+                if _wanted_medication(raw, raw_medications, knowledge, selection):
+                    parser.add(record.statements, MedicationStatement, raw, where)
             elif kind == "MedicationRequest" and raw.get("status") == "active":
-                parser.add(record.requests, MedicationRequest, raw, where)
+                if _wanted_medication(raw, raw_medications, knowledge, selection):
+                    parser.add(record.requests, MedicationRequest, raw, where)
             elif kind == "Condition" and _has_code(raw.get("code"), condition_codes):
                 parser.add(record.conditions, Condition, raw, where)
             elif kind == "Patient" and record.patient is None:
                 patients: list[Patient] = []
                 parser.add(patients, Patient, raw, where)
                 record.patient = patients[0] if patients else None
-            elif kind == "Medication" and isinstance(raw.get("id"), str):
-                raw_medications[f"Medication/{raw['id']}"] = raw
+    for analyte, candidates in labs.items():
+        _add_newest_usable(parser, record, candidates, knowledge.labs.analytes[analyte].normalised_units)
     _parse_drafts(parser, record, context.get("draftOrders") or {})
+    ordered: list[MedicationStatement | MedicationRequest] = [
+        *record.statements,
+        *record.requests,
+        *record.draft_medication_requests,
+    ]
+    referenced = {
+        str(resource.medicationReference.reference)
+        for resource in ordered
+        if resource.medicationReference is not None and resource.medicationReference.reference
+    }
     for reference, raw in raw_medications.items():
-        found: list[Medication] = []
-        parser.add(found, Medication, raw, reference)
-        if found:
-            record.medications[reference] = found[0]
+        if reference in referenced or reference.rsplit("/", 1)[-1] in referenced:
+            found: list[Medication] = []
+            parser.add(found, Medication, raw, reference)
+            if found:
+                record.medications[reference] = found[0]
     return record
+
+
+def _raw_date(raw: dict[str, Any]) -> datetime | None:
+    period = raw.get("effectivePeriod")
+    start = period.get("start") if isinstance(period, dict) else None
+    return to_datetime(raw.get("effectiveDateTime") or raw.get("effectiveInstant") or start or raw.get("issued"))
+
+
+def _usable_quantity(raw: dict[str, Any], units: dict[str, float]) -> bool:
+    """Whether the facts step can read this value: a number, no comparator, a known unit."""
+    quantity = raw.get("valueQuantity")
+    if not isinstance(quantity, dict) or quantity.get("comparator"):
+        return False
+    if not isinstance(quantity.get("value"), int | float):
+        return False
+    return any(isinstance(u, str) and normalise_unit(u) in units for u in (quantity.get("code"), quantity.get("unit")))
+
+
+Candidate = tuple[datetime | None, dict[str, Any], str]
+
+
+def _add_newest_usable(
+    parser: _Parser, record: ParsedRecord, candidates: list[Candidate], units: dict[str, float]
+) -> None:
+    """Validate newest first, until one the facts step can use: older results would never be read.
+
+    Undated ones are always validated (the facts step reports them).
+    """
+    undated = [(raw, where) for when, raw, where in candidates if when is None]
+    dated = sorted(
+        ((when, raw, where) for when, raw, where in candidates if when is not None), key=lambda c: c[0], reverse=True
+    )
+    for raw, where in undated:
+        parser.add(record.observations, Observation, raw, where)
+    for _, raw, where in dated:
+        before = len(record.observations)
+        parser.add(record.observations, Observation, raw, where)
+        if len(record.observations) > before and _usable_quantity(raw, units):
+            return
+
+
+def _concept_parts(concept: Any) -> tuple[list[Coding], list[str]]:
+    codings = [(c.get("system"), c.get("code"), c.get("display")) for c in _codings(concept)]
+    text = concept.get("text") if isinstance(concept, dict) else None
+    return codings, [text] if isinstance(text, str) else []
+
+
+def _wanted_medication(
+    raw: dict[str, Any], medications: dict[str, dict[str, Any]], knowledge: Knowledge, selection: Selection | None
+) -> bool:
+    """Only medication in one of the rules' classes is validated; an unresolvable reference is (to be reported)."""
+    period = raw.get("effectivePeriod")
+    end = to_datetime(period.get("end")) if isinstance(period, dict) else None
+    if selection is not None and end is not None and end < selection.now:
+        return False
+    concepts: list[Any] = []
+    if "medicationCodeableConcept" in raw:
+        concepts.append(raw["medicationCodeableConcept"])
+    else:
+        link = raw.get("medicationReference")
+        reference = link.get("reference") if isinstance(link, dict) else None
+        medication = None
+        if isinstance(reference, str) and reference.startswith("#"):
+            contained = raw.get("contained") or []
+            medication = next((c for c in contained if isinstance(c, dict) and c.get("id") == reference[1:]), None)
+        elif isinstance(reference, str):
+            medication = medications.get(reference) or medications.get("Medication/" + reference.rsplit("/", 1)[-1])
+        if medication is None:
+            return True
+        concepts.append(medication.get("code"))
+        ingredients = medication.get("ingredient") or []
+        concepts += [i.get("itemCodeableConcept") for i in ingredients if isinstance(i, dict)]
+    codings: list[Coding] = []
+    texts: list[str] = []
+    for concept in concepts:
+        more_codings, more_texts = _concept_parts(concept)
+        codings += more_codings
+        texts += more_texts
+    return bool(classify(codings, texts, knowledge))
 
 
 class _Parser:
@@ -140,8 +258,8 @@ def _codings(concept: Any) -> list[dict[str, Any]]:
     return [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
 
 
-def _is_relevant_lab(raw: dict[str, Any], knowledge: Knowledge, record: ParsedRecord, where: str) -> bool:
-    """A lab whose LOINC code the rules use, with a status that counts; others of our codes are reported."""
+def _relevant_lab(raw: dict[str, Any], knowledge: Knowledge, record: ParsedRecord, where: str) -> str | None:
+    """The analyte of a lab the rules use, if its status counts; other statuses of our codes are reported."""
     analytes = {
         knowledge.loinc_index[c["code"]]
         for c in _codings(raw.get("code"))
@@ -149,13 +267,13 @@ def _is_relevant_lab(raw: dict[str, Any], knowledge: Knowledge, record: ParsedRe
     }
     analytes = {a for a in analytes if knowledge.labs.analytes[a].status_result}
     if not analytes:
-        return False
+        return None
     status = raw.get("status")
     if status not in COUNTED_LAB_STATUS:
         label = f"Observation/{raw.get('id', '?')}"
         record.reports.append(Report("parsing", f"{label} ({where})", f"status {status!r} does not count; left out"))
-        return False
-    return True
+        return None
+    return sorted(analytes)[0]
 
 
 def _condition_codes(knowledge: Knowledge) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:

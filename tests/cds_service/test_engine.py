@@ -90,3 +90,16 @@ def test_unknown_threshold_fails_at_compile_time(knowledge: Knowledge) -> None:
     rules["findings"] = [bad, *rules["findings"][1:]]
     with pytest.raises(RuleEngineError, match="unknown threshold"):
         RuleEngine(knowledge.model_copy(update={"rulesets": rules}), ["nl-be"])
+
+
+def test_facts_no_rule_reads_are_not_asserted_and_change_nothing(knowledge: Knowledge) -> None:
+    """Only facts some rule can join are asserted (each costs a sink action); the result is the same."""
+    engine = RuleEngine(knowledge, ["nl-be"])
+    extra: list[dict[str, Any]] = [
+        {"kind": "lab", "analyte": "phosphate", "value": 1.1, "flag": "normal", "age_days": 2.0, "id": "lab:9"},
+        {"kind": "condition-absent", "group": "pregnancy", "id": "ca:1"},
+    ]
+    assert not any(engine._observed("patient-view", "nl-be", f) for f in extra)
+    assert engine._observed("patient-view", "nl-be", LOW_MG[0])
+    plain = {(d.kind, d.id) for d in engine.evaluate("patient-view", "nl-be", LOW_MG)}
+    assert {(d.kind, d.id) for d in engine.evaluate("patient-view", "nl-be", LOW_MG + extra)} == plain

@@ -17,12 +17,8 @@ def _prefetched(resources: list[dict[str, Any]]) -> Prefetched:
 
 def test_relevant_resources_are_validated_and_the_rest_discarded(knowledge: Knowledge) -> None:
     record = parse_record(_prefetched(load_record("nl-ppi-low-mg")), {}, knowledge)
-    assert {o.id for o in record.observations} == {
-        "nl-1-mg",
-        "nl-1-vitd",
-        "nl-1-vitd-old",
-        "nl-1-egfr",
-    }  # no HbA1c
+    # the newest usable result per analyte: no HbA1c (not asked for), no older 25(OH)D (never read)
+    assert {o.id for o in record.observations} == {"nl-1-mg", "nl-1-vitd", "nl-1-egfr"}
     assert {s.id for s in record.statements} == {
         "nl-1-ms-omeprazol",
         "nl-1-ms-magnesium",
@@ -90,3 +86,29 @@ def test_draft_orders_of_other_fhir_versions_are_reported(knowledge: Knowledge) 
         "not a FHIR R4 resource type; this service reads R4",
         "entry without a resource; left out",
     ]
+
+
+def test_an_unusable_newest_result_lets_the_next_one_through(knowledge: Knowledge) -> None:
+    """Newest first until one is usable: a newest 25(OH)D in an unknown unit does not hide the older one."""
+    resources = load_record("nl-ppi-low-mg")
+    newest = next(r for r in resources if r.get("id") == "nl-1-vitd")
+    newest["valueQuantity"] = {"value": 4.2, "unit": "ug/dL", "system": "http://unitsofmeasure.org", "code": "ug/dL"}
+    record = parse_record(_prefetched(resources), {}, knowledge)
+    assert {o.id for o in record.observations if str(o.id).startswith("nl-1-vitd")} == {"nl-1-vitd", "nl-1-vitd-old"}
+
+
+def test_medication_outside_the_rules_classes_is_not_validated(knowledge: Knowledge) -> None:
+    """Selection from the raw JSON: an enalapril statement (ATC C09AA02) is not one of ours; it is skipped
+    before validation, even though it is invalid."""
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "enalapril",
+        "status": "active",
+        "subject": "not-a-reference",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.whocc.no/atc", "code": "C09AA02"}],
+            "text": "hydrochloorthiazide?",
+        },
+    }
+    record = parse_record(_prefetched([statement]), {}, knowledge)
+    assert record.statements == [] and record.reports == []
