@@ -31,6 +31,9 @@ test: $(VENV)/.installed-test  ## run the whole test suite (the fixture scenario
 	$(BIN)/vitdmg-cds evaluate fhir_fixtures --check
 	$(BIN)/python -m pytest
 
+bench: $(VENV)/.installed  ## latency/throughput against the floor on this machine (bench/README.md)
+	$(BIN)/python bench/run.py --json bench/last-results.json
+
 lint: $(VENV)/.installed-test  ## ruff + mypy --strict
 	$(BIN)/ruff check cds_service tests bench fhir_fixtures/make_scenarios.py
 	$(BIN)/ruff format --check cds_service tests bench fhir_fixtures/make_scenarios.py

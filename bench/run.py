@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
-console = Console()
+console = Console(width=200)
 
 
 @dataclass
@@ -151,6 +151,26 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, {system}"
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The results as a Markdown table (for the README)."""
+    lines = [
+        f"Machine: {results['machine']}; {results['seconds']:g} s per cell.",
+        "",
+        "| scenario | body KB | workers | clients | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| floor req/s | floor p50 ms | req/s ratio | p50 ratio |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in results["rows"]:
+        f, s = r["floor"], r["service"]
+        lines.append(
+            f"| {r['scenario']} | {r['kb']:.0f} | {r['workers']} | {r['concurrency']} | {s['throughput']:.0f} "
+            f"| {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} | {s['errors'] + f['errors']} "
+            f"| {f['throughput']:.0f} | {f['p50']:.1f} "
+            f"| {s['throughput'] / f['throughput']:.0%} | {s['p50'] / f['p50']:.1f}× |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -160,7 +180,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--only", nargs="*", help="scenario names to run")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--markdown", type=Path, help="print the table of an earlier --json file as Markdown, and exit")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
+        return
 
     now = scenarios.now()
     typical = scenarios.record(200, now)
