@@ -25,7 +25,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed  ## serve on http://$(HOST):$(PORT) with the embedded defaults
-	$(BIN)/vitdmg-cds serve --host $(HOST) --port $(PORT)
+	VITDMG_AUTH=$${VITDMG_AUTH:-disabled} $(BIN)/vitdmg-cds serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test  ## run the whole test suite (the fixture scenarios through the CLI, then pytest)
 	$(BIN)/vitdmg-cds evaluate fhir_fixtures --check

@@ -209,7 +209,17 @@ def main() -> None:
         try:
             for workers in sorted({1, args.workers}):
                 port = free_port()
-                server = start("bench.server:build", port, workers, {"VITDMG_LOG_LEVEL": "WARNING"})
+                server = start(
+                    "bench.server:build",
+                    port,
+                    workers,
+                    {
+                        "VITDMG_LOG_LEVEL": "WARNING",
+                        "VITDMG_AUTH": "disabled",
+                        "VITDMG_FHIR_ALLOWED_SERVERS": json.dumps([f"http://127.0.0.1:{fhir_port}/fhir"]),
+                        "VITDMG_FHIR_HTTP_HOSTS": '["127.0.0.1"]',
+                    },
+                )
                 try:
                     for name, body in bodies.items():
                         raw = json.dumps(body).encode()

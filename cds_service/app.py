@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -10,16 +9,19 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ._headers import SecurityHeaders
+from .auth import AuthError, JwksStore, JwtVerifier, MemoryReplayCache, TrustedIssuer, load_trusted_issuers
 from .engine import RuleEngine
 from .errors import Issue, ServiceError, json_path, operation_outcome
 from .invocation import invoke, parse_request
 from .knowledge import Knowledge, load_knowledge
+from .limits import decode_body
 from .logs import configure_logging, log_event
 from .models import DiscoveryResponse, to_wire
 from .prefetch import FhirAccess
@@ -47,6 +49,7 @@ def create_app(
     """
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    issuers = _trusted_issuers(settings)
     knowledge = knowledge or load_knowledge(settings.rules_dir)
     engine = RuleEngine(knowledge, PROFILES)
     services = build_services(knowledge)
@@ -58,7 +61,30 @@ def create_app(
             timeout=httpx.Timeout(settings.fhir_read_timeout, connect=settings.fhir_connect_timeout),
             follow_redirects=False,
         )
-        app.state.access = FhirAccess(client, settings.fhir_max_pages, settings.fhir_budget_seconds)
+        app.state.access = FhirAccess(
+            client,
+            settings.fhir_max_pages,
+            settings.fhir_budget_seconds,
+            allowed_servers=settings.fhir_allowed_servers,
+            http_hosts=settings.fhir_http_hosts,
+            max_response_bytes=settings.fhir_max_response_bytes,
+        )
+        app.state.verifier = (
+            JwtVerifier(
+                issuers,
+                JwksStore(client, settings.jwks_refresh_seconds),
+                MemoryReplayCache(),
+                settings.jwt_leeway_seconds,
+                settings.jwt_max_lifetime_seconds,
+            )
+            if settings.auth == "required"
+            else None
+        )
+        if settings.auth == "disabled":
+            logger.warning(
+                "authentication is disabled (VITDMG_AUTH=disabled): any caller is let in",
+                extra={"event": {"auth": "disabled"}},
+            )
         try:
             yield
         finally:
@@ -66,6 +92,7 @@ def create_app(
                 await client.aclose()
 
     app = FastAPI(title="vitdmg-cds", version=knowledge.version, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(SecurityHeaders)
     app.state.settings, app.state.knowledge, app.state.engine = settings, knowledge, engine
     if settings.cors_origins:
         app.add_middleware(
@@ -76,22 +103,32 @@ def create_app(
         )
     _add_error_handlers(app)
 
-    @app.get("/cds-services")
+    async def authenticate(request: Request) -> None:
+        """L3-L11: every discovery and service call carries the EHR's JWT (unless auth is disabled)."""
+        verifier: JwtVerifier | None = request.app.state.verifier
+        if verifier is None:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ServiceError(401, [Issue("login", "a bearer token (the EHR's JWT) is required")])
+        audience = (settings.public_base_url or f"{request.url.scheme}://{request.url.netloc}") + request.url.path
+        try:
+            await verifier.verify(token.strip(), audience)
+        except AuthError as error:
+            log_event("unauthorised", path=request.url.path, reason=str(error))
+            raise ServiceError(401, [Issue("security", str(error))]) from None
+
+    @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:
         body = DiscoveryResponse(services=[s.describe(knowledge.version) for s in services.values()])
         return JSONResponse(to_wire(body))
 
-    @app.post("/cds-services/{service_id}")
+    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)])
     async def call_service(service_id: str, request: Request) -> JSONResponse:
         service = services.get(service_id)
         if service is None:
             raise ServiceError(404, [Issue("not-found", f"no CDS service with id {service_id!r}", "id")])
-        raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            where = f"line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else "body"
-            raise ServiceError(400, [Issue("structure", f"the body is not valid JSON ({where})")]) from None
+        body = decode_body(await _read_body(request, settings.max_body_bytes), settings)
         cds_request = parse_request(body, service)
         locale = pick_locale(request.headers.get("accept-language"), settings.locale)
         outcome = await invoke(
@@ -130,6 +167,34 @@ def create_app(
     return app
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing early (413) what is larger than the limit, declared or streamed."""
+    declared = request.headers.get("content-length")
+    too_large = ServiceError(
+        413, [Issue("too-costly", f"the body is larger than {limit} bytes (VITDMG_MAX_BODY_BYTES)")]
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return body
+
+
+def _trusted_issuers(settings: Settings) -> dict[str, TrustedIssuer]:
+    """Startup check: required auth needs trusted issuers; a bad issuers file stops the service."""
+    if settings.auth == "disabled":
+        return {}
+    if settings.trusted_issuers_file is None:
+        raise ValueError(
+            "VITDMG_AUTH=required needs VITDMG_TRUSTED_ISSUERS_FILE (the EHRs to trust); "
+            "for a local demo set VITDMG_AUTH=disabled"
+        )
+    return load_trusted_issuers(settings.trusted_issuers_file)
+
+
 def pick_locale(header: str | None, default: str) -> str:
     """The first of nl/en in Accept-Language by preference (q-values), else the configured default."""
     if not header:
@@ -152,7 +217,8 @@ def pick_locale(header: str | None, default: str) -> str:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, error: ServiceError) -> JSONResponse:
-        return JSONResponse(operation_outcome(error.issues), status_code=error.status)
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(operation_outcome(error.issues), status_code=error.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

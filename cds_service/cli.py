@@ -50,6 +50,8 @@ def serve(
         f"locale {settings.locale}: http://{host}:{port}/cds-services",
         highlight=False,
     )
+    if settings.auth == "disabled":
+        err.print("[bold yellow]authentication disabled[/] (VITDMG_AUTH=disabled): a local demo, not for patient data")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

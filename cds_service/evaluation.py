@@ -141,7 +141,15 @@ class Evaluator:
         now = expectations.now if expectations and expectations.now else datetime.now(UTC)
         fhir_file = path.parent / "fhir.json"
         async with self._fhir_client(fhir_file) as http:
-            access = FhirAccess(http, self.settings.fhir_max_pages, self.settings.fhir_budget_seconds)
+            local = fhir_file.is_file()  # fhir.json answers instead of the network: nothing to allow-list
+            access = FhirAccess(
+                http,
+                self.settings.fhir_max_pages,
+                self.settings.fhir_budget_seconds,
+                allowed_servers=None if local else self.settings.fhir_allowed_servers,
+                http_hosts=self.settings.fhir_http_hosts,
+                max_response_bytes=self.settings.fhir_max_response_bytes,
+            )
             try:
                 request = parse_request(body, service)
                 outcome = await invoke(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -17,12 +18,20 @@ class FhirUnavailable(Exception):
 class FhirClient:
     """One request's view of one FHIR server; the bearer token goes on every call, to that host only."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, access_token: str | None, max_pages: int) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        access_token: str | None,
+        max_pages: int,
+        max_bytes: int = 20 * 1024 * 1024,
+    ) -> None:
         self._http = http
         self._base = base_url.rstrip("/") + "/"
         self._origin = _origin(self._base)
         self._token = access_token
         self._max_pages = max_pages
+        self._max_bytes = max_bytes
 
     async def query(self, relative: str) -> list[dict[str, Any]] | None:
         """Run one prefetch query: a read gives one resource or None (404), a search all pages' resources."""
@@ -57,17 +66,24 @@ class FhirClient:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
-            response = await self._http.get(url, headers=headers)
+            async with self._http.stream("GET", url, headers=headers) as response:
+                if response.status_code == 404 and allow_not_found:
+                    return None
+                if response.status_code != 200:  # a redirect too: never followed, the token stays on this host
+                    raise FhirUnavailable(f"answered HTTP {response.status_code}")
+                content = b""
+                async for chunk in response.aiter_bytes():
+                    content += chunk
+                    if len(content) > self._max_bytes:
+                        raise FhirUnavailable(
+                            f"answered more than {self._max_bytes} bytes (VITDMG_FHIR_MAX_RESPONSE_BYTES)"
+                        )
         except httpx.TimeoutException as exc:
             raise FhirUnavailable("timed out") from exc
         except httpx.HTTPError as exc:
             raise FhirUnavailable(f"connection failed ({type(exc).__name__})") from exc
-        if response.status_code == 404 and allow_not_found:
-            return None
-        if response.status_code != 200:
-            raise FhirUnavailable(f"answered HTTP {response.status_code}")
         try:
-            body = response.json()
+            body = json.loads(content)
         except ValueError as exc:
             raise FhirUnavailable("answered with a body that is not JSON") from exc
         if not isinstance(body, dict):
@@ -100,3 +116,21 @@ def next_link(bundle: dict[str, Any]) -> str | None:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
+
+
+def server_refusal(url: str, allowed: list[str], http_hosts: list[str]) -> str | None:
+    """Why this fhirServer may not be called (None: it may): the allow-list and https rules."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in {h.lower() for h in http_hosts}):
+        return "fhirServer must use https (VITDMG_FHIR_HTTP_HOSTS allows http for named hosts)"
+    for entry in allowed:
+        allowed_parts = urlsplit(entry.rstrip("/"))
+        same_origin = (allowed_parts.scheme, (allowed_parts.hostname or "").lower(), allowed_parts.port) == (
+            parts.scheme,
+            host,
+            parts.port,
+        )
+        if same_origin and (parts.path.rstrip("/") + "/").startswith(allowed_parts.path.rstrip("/") + "/"):
+            return None
+    return "fhirServer is not on the allow-list (VITDMG_FHIR_ALLOWED_SERVERS)"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from .errors import Issue, ServiceError
-from .fhir_client import FhirClient, FhirUnavailable, bundle_resources, next_link
+from .fhir_client import FhirClient, FhirUnavailable, bundle_resources, next_link, server_refusal
 from .models import CDSRequest
 from .reports import Report
 
@@ -39,6 +39,9 @@ class FhirAccess:
     http: httpx.AsyncClient
     max_pages: int
     budget_seconds: float
+    allowed_servers: list[str] | None = None  # None: any (only for in-process evaluation of files)
+    http_hosts: list[str] = field(default_factory=list)
+    max_response_bytes: int = 20 * 1024 * 1024
 
 
 def render_template(template: str, context: dict[str, Any]) -> str | None:
@@ -96,22 +99,22 @@ async def _fetch_missing(
     request: CDSRequest, to_fetch: dict[str, str], access: FhirAccess | None, result: Prefetched
 ) -> None:
     sent = request.prefetch or {}
-    if access is None or request.fhirServer is None:
+    refusal = None
+    if access is not None and request.fhirServer is not None and access.allowed_servers is not None:
+        refusal = server_refusal(request.fhirServer, access.allowed_servers, access.http_hosts)
+    if access is None or request.fhirServer is None or refusal is not None:
+        why = f"{refusal}; it was not called" if refusal else "no fhirServer to fetch the rest"
         # A paged prefetch without a server to page on: use the first page, say so.
         for key in [k for k in to_fetch if k in result.resources]:
-            result.reports.append(
-                Report(
-                    "prefetch",
-                    f"prefetch.{key}",
-                    "only the first page was sent; no fhirServer to fetch the rest",
-                )
-            )
+            result.reports.append(Report("prefetch", f"prefetch.{key}", f"only the first page was sent; {why}"))
             del to_fetch[key]
         if to_fetch:
-            raise _precondition_failed(to_fetch, "not in prefetch and no fhirServer was given")
+            raise _precondition_failed(
+                to_fetch, f"not in prefetch, and {why}" if refusal else "not in prefetch and no fhirServer was given"
+            )
         return
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-    client = FhirClient(access.http, request.fhirServer, token, access.max_pages)
+    client = FhirClient(access.http, request.fhirServer, token, access.max_pages, access.max_response_bytes)
 
     async def fetch(key: str, template: str) -> tuple[str, list[dict[str, Any]] | None]:
         first = sent.get(key)

@@ -39,6 +39,32 @@ class Settings(BaseSettings):
     """Browser origins allowed by CORS, as a JSON list (e.g. `["https://sandbox.cds-hooks.org"]`); empty = off."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of the service's own logger."""
+    auth: Literal["required", "disabled"] = "required"
+    """Client authentication (CDS Hooks JWT). `disabled` only for local demos: logged as a warning."""
+    trusted_issuers_file: Path | None = None
+    """YAML/JSON list of trusted EHRs (issuer, JWKS URL or file, allowed `jku`); see the README."""
+    public_base_url: str | None = None
+    """Public base URL (behind a proxy); a JWT's `aud` must be this plus the path called. Default: the request URL."""
+    jwt_leeway_seconds: int = Field(30, ge=0, le=300)
+    """Clock skew allowed on `exp` and `iat`."""
+    jwt_max_lifetime_seconds: int = Field(3600, ge=60)
+    """Longest `exp - iat` accepted."""
+    jwks_refresh_seconds: int = Field(300, ge=1)
+    """An unknown `kid` re-fetches an issuer's JWKS URL at most this often."""
+    fhir_allowed_servers: list[str] = Field(default_factory=list)
+    """`fhirServer` base URLs the service may call, as a JSON list; any other is not called (412 if needed)."""
+    fhir_http_hosts: list[str] = Field(default_factory=list)
+    """Hosts that may be called over plain http (local testing); all others need https."""
+    fhir_max_response_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    """Largest FHIR response read."""
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    """Largest request body (413 above)."""
+    max_resources: int = Field(20_000, ge=1)
+    """Most FHIR resources in one request (413 above)."""
+    max_json_depth: int = Field(64, ge=8)
+    """Deepest JSON nesting accepted (400 above)."""
+    max_string_length: int = Field(1_000_000, ge=1024)
+    """Longest JSON string accepted (400 above)."""
 
 
 def settings_markdown_table() -> str:

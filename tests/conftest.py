@@ -56,7 +56,14 @@ async def make_client(knowledge: Knowledge) -> AsyncIterator[AppClient]:
         async def factory(fhir: FixtureFhirServer | None = None, **overrides: Any) -> httpx.AsyncClient:
             transport = httpx.ASGITransport(app=fhir.app()) if fhir is not None else httpx.MockTransport(_no_network)
             fhir_http = await stack.enter_async_context(httpx.AsyncClient(transport=transport))
-            app = create_app(Settings(**overrides), knowledge=knowledge, http_client=fhir_http, clock=lambda: NOW)
+            defaults: dict[str, Any] = {
+                "auth": "disabled",
+                "fhir_allowed_servers": [FHIR_BASE, "http://hooks.smarthealthit.org:9080"],
+                "fhir_http_hosts": ["hooks.smarthealthit.org"],
+            }
+            app = create_app(
+                Settings(**{**defaults, **overrides}), knowledge=knowledge, http_client=fhir_http, clock=lambda: NOW
+            )
             await stack.enter_async_context(app.router.lifespan_context(app))
             return await stack.enter_async_context(
                 httpx.AsyncClient(

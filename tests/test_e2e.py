@@ -51,7 +51,7 @@ def serve(app: Any) -> Iterator[str]:
 
 
 def test_discovery_and_patient_view_over_http(knowledge: Knowledge) -> None:
-    app = create_app(Settings(), knowledge=knowledge, clock=lambda: NOW)
+    app = create_app(Settings(auth="disabled"), knowledge=knowledge, clock=lambda: NOW)
     with serve(app) as base, httpx.Client(base_url=base, timeout=10) as client:
         discovery = client.get("/cds-services")
         assert discovery.status_code == 200 and discovery.headers["content-type"] == "application/json"
@@ -69,15 +69,13 @@ def test_discovery_and_patient_view_over_http(knowledge: Knowledge) -> None:
 def test_fhir_fallback_over_http(knowledge: Knowledge) -> None:
     """D9, D11 over real sockets: no prefetch; the service queries the fixture FHIR server with the token."""
     fhir = FixtureFhirServer(load_record("nl-ppi-low-mg"), page_size=2)
-    app = create_app(Settings(), knowledge=knowledge, clock=lambda: NOW)
-    with (
-        serve(fhir.app()) as fhir_base,
-        serve(app) as base,
-        httpx.Client(base_url=base, timeout=10) as client,
-    ):
-        body = request(fhir_server=f"{fhir_base}/fhir", token="e2e-token")
-        del body["prefetch"]
-        response = client.post("/cds-services/vitd-mg-patient-view", json=body)
-        assert response.status_code == 200, response.text
-        assert card_codes(response.json())["mg-loss-ppi"] == "warning"
+    with serve(fhir.app()) as fhir_base:
+        settings = Settings(auth="disabled", fhir_allowed_servers=[f"{fhir_base}/fhir"], fhir_http_hosts=["127.0.0.1"])
+        app = create_app(settings, knowledge=knowledge, clock=lambda: NOW)
+        with serve(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+            body = request(fhir_server=f"{fhir_base}/fhir", token="e2e-token")
+            del body["prefetch"]
+            response = client.post("/cds-services/vitd-mg-patient-view", json=body)
+            assert response.status_code == 200, response.text
+            assert card_codes(response.json())["mg-loss-ppi"] == "warning"
     assert len(fhir.seen) >= 5 and {c["authorization"] for c in fhir.seen} == {"Bearer e2e-token"}

@@ -20,6 +20,7 @@ from cds_service.settings import Settings
 from .conftest import check_every_response
 from .fhir_server import FIXTURES
 
+FHIR_SERVER = "https://fhir.example-ehr.nl/fhir"  # the scenarios' fhirServer, answered from fhir.json
 SCENARIOS = sorted(p for p in (FIXTURES / "scenarios").iterdir() if (p / "request.json").is_file())
 
 
@@ -40,7 +41,7 @@ async def test_scenario_over_http(knowledge: Knowledge, folder: Path) -> None:
         resources = [e["resource"] for e in bundle["entry"]]
     now = expected.now
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=FixtureFhirServer(resources).app())) as fhir_http:
-        settings = Settings(profile=expected.profile or "nl-be")
+        settings = Settings(profile=expected.profile or "nl-be", auth="disabled", fhir_allowed_servers=[FHIR_SERVER])
         app = create_app(settings, knowledge=knowledge, http_client=fhir_http, clock=lambda: now)
         async with (
             app.router.lifespan_context(app),

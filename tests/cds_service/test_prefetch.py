@@ -194,7 +194,8 @@ async def test_transport_failures_are_412(knowledge: Knowledge, error: Exception
         raise error
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as fhir_http:
-        app = create_app(Settings(), knowledge=knowledge, http_client=fhir_http)
+        settings = Settings(auth="disabled", fhir_allowed_servers=[FHIR_BASE])
+        app = create_app(settings, knowledge=knowledge, http_client=fhir_http)
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
