@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ._headers import SecurityHeaders
+from ._headers import SECURITY_HEADERS, SecurityHeaders
 from .auth import AuthError, JwksStore, JwtVerifier, MemoryReplayCache, TrustedIssuer, load_trusted_issuers
 from .engine import RuleEngine
 from .errors import Issue, ServiceError, json_path, operation_outcome
@@ -92,7 +92,6 @@ def create_app(
                 await client.aclose()
 
     app = FastAPI(title="vitdmg-cds", version=knowledge.version, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(SecurityHeaders)
     app.state.settings, app.state.knowledge, app.state.engine = settings, knowledge, engine
     if settings.cors_origins:
         app.add_middleware(
@@ -101,6 +100,7 @@ def create_app(
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Accept-Language"],
         )
+    app.add_middleware(SecurityHeaders)  # added last: the outermost, so CORS answers carry the headers too
     _add_error_handlers(app)
 
     async def authenticate(request: Request) -> None:
@@ -156,13 +156,18 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> dict[str, Any]:
-        return {
+        ready: dict[str, Any] = {
             "status": "ready",
             "knowledge": knowledge.version,
             "profile": settings.profile,
             "rulesets": "compiled",
             "engine_live_sessions": engine.live_sessions,
+            "auth": settings.auth,
         }
+        if settings.auth == "disabled":
+            ready["warning"] = "authentication is disabled (VITDMG_AUTH=disabled)"
+            logger.warning("readyz: authentication is disabled", extra={"event": {"auth": "disabled"}})
+        return ready
 
     return app
 
@@ -237,6 +242,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, error: Exception) -> JSONResponse:
         logger.error("internal error", extra={"event": {"error": type(error).__name__}}, exc_info=error)
-        return JSONResponse(
-            operation_outcome([Issue("exception", "internal error in the CDS service")]), status_code=500
-        )
+        # Starlette answers a 500 outside every middleware: the security headers are set here
+        headers = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
+        body = operation_outcome([Issue("exception", "internal error in the CDS service")])
+        return JSONResponse(body, status_code=500, headers=headers)

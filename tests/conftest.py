@@ -27,6 +27,8 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 async def check_every_response(response: httpx.Response) -> None:
     """A1 and the response invariants, on every response any test receives."""
     await response.aread()
+    assert response.headers["x-content-type-options"] == "nosniff", "security headers on every response"
+    assert response.headers["cache-control"] == "no-store"
     if response.request.method == "OPTIONS":  # a CORS preflight has no body to speak of
         return
     assert response.headers["content-type"].startswith("application/json"), "A1: JSON bodies"

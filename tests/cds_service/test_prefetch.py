@@ -262,3 +262,62 @@ async def test_access_token_and_patient_data_never_logged(
     assert "invocation" in logged
     for secret in ("do-not-log-this-token", "Jansen", "Gerda", "999911120", "1950-04-12", "nl-1"):
         assert secret not in logged
+
+
+async def test_fhir_server_off_the_allow_list_is_not_called(make_client: AppClient) -> None:
+    """Issue 5: a fhirServer not on VITDMG_FHIR_ALLOWED_SERVERS is never called; its keys are unavailable (412)."""
+    server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
+    client = await make_client(fhir=server, fhir_allowed_servers=["https://other.example.org/fhir"])
+    body = request(fhir_server=FHIR_BASE, token="must-not-travel")
+    del body["prefetch"][LABS_KEY]
+    response = await client.post(PV, json=body)
+    assert response.status_code == 412
+    assert "not on the allow-list" in response.json()["issue"][0]["diagnostics"]
+    assert server.seen == []
+
+
+async def test_plain_http_needs_an_explicit_host(make_client: AppClient) -> None:
+    """https only, unless the host is named in VITDMG_FHIR_HTTP_HOSTS (local testing)."""
+    server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
+    plain = "http://ehr.example.org/fhir"
+    refused = await make_client(fhir=server, fhir_allowed_servers=[plain], fhir_http_hosts=[])
+    body = request(fhir_server=plain)
+    del body["prefetch"][LABS_KEY]
+    response = await refused.post(PV, json=body)
+    assert response.status_code == 412 and "https" in response.json()["issue"][0]["diagnostics"]
+    allowed = await make_client(fhir=server, fhir_allowed_servers=[plain], fhir_http_hosts=["ehr.example.org"])
+    assert (await allowed.post(PV, json=body)).status_code == 200
+
+
+async def test_redirects_are_not_followed(knowledge: Knowledge) -> None:
+    """No redirect off the allowed host: the token would travel. A 302 is a failure (412), one call only."""
+    from cds_service.app import create_app
+    from cds_service.settings import Settings
+
+    calls: list[str] = []
+
+    def redirect(req: httpx.Request) -> httpx.Response:
+        calls.append(str(req.url))
+        return httpx.Response(302, headers={"Location": "https://attacker.example.com/steal"})
+
+    settings = Settings(auth="disabled", fhir_allowed_servers=[FHIR_BASE])
+    body = request(fhir_server=FHIR_BASE, token="t")
+    del body["prefetch"][LABS_KEY]
+    async with httpx.AsyncClient(transport=httpx.MockTransport(redirect)) as outbound:
+        app = create_app(settings, knowledge=knowledge, http_client=outbound)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        ):
+            response = await client.post(PV, json=body)
+    assert response.status_code == 412 and "HTTP 302" in response.json()["issue"][0]["diagnostics"]
+    assert len(calls) == 1 and "attacker" not in calls[0]
+
+
+async def test_fhir_response_size_is_bounded(make_client: AppClient) -> None:
+    server = FixtureFhirServer(load_record("nl-ppi-low-mg"))
+    client = await make_client(fhir=server, fhir_max_response_bytes=1024)
+    body = request(fhir_server=FHIR_BASE)
+    del body["prefetch"][LABS_KEY]
+    response = await client.post(PV, json=body)
+    assert response.status_code == 412 and "more than 1024 bytes" in response.json()["issue"][0]["diagnostics"]
