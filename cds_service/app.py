@@ -30,6 +30,29 @@ from .settings import Settings
 
 logger = logging.getLogger("vitdmg_cds")
 PROFILES = ("nl-be", "dach", "us-endocrine-2011")
+# The body is read by hand (limits first, then the model), so its schema is declared for the OpenAPI document.
+REQUEST_BODY_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["hook", "hookInstance", "context"],
+                    "properties": {
+                        "hook": {"type": "string"},
+                        "hookInstance": {"type": "string"},
+                        "fhirServer": {"type": "string"},
+                        "fhirAuthorization": {"type": "object"},
+                        "context": {"type": "object"},
+                        "prefetch": {"type": "object"},
+                        "extension": {"type": "object"},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def create_app(
@@ -123,7 +146,7 @@ def create_app(
         body = DiscoveryResponse(services=[s.describe(knowledge.version) for s in services.values()])
         return JSONResponse(to_wire(body))
 
-    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)])
+    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)], openapi_extra=REQUEST_BODY_OPENAPI)
     async def call_service(service_id: str, request: Request) -> JSONResponse:
         service = services.get(service_id)
         if service is None:
