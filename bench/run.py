@@ -92,6 +92,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 async def load(url: str, body: bytes, concurrency: int, seconds: float, headers: dict[str, str]) -> Cell:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import httpx
+import pydantic
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,17 +18,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ._headers import SECURITY_HEADERS, SecurityHeaders
-from .auth import AuthError, JwksStore, JwtVerifier, MemoryReplayCache, TrustedIssuer, load_trusted_issuers
+from .audit import suppress_and_record
+from .auth import AuthError, JwksStore, JwtVerifier, TrustedIssuer, load_trusted_issuers
 from .engine import RuleEngine
 from .errors import Issue, ServiceError, json_path, operation_outcome
 from .invocation import invoke, parse_request
 from .knowledge import Knowledge, load_knowledge
 from .limits import decode_body
 from .logs import configure_logging, log_event
-from .models import DiscoveryResponse, to_wire
+from .models import DiscoveryResponse, FeedbackRequest, to_wire
 from .prefetch import FhirAccess
 from .services import build_services
-from .settings import Settings
+from .settings import DEV_PSEUDONYM_KEY, Settings
+from .store import FeedbackItem, Store
 
 logger = logging.getLogger("vitdmg_cds")
 PROFILES = ("nl-be", "dach", "us-endocrine-2011")
@@ -73,6 +77,11 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level)
     issuers = _trusted_issuers(settings)
+    if settings.auth == "required" and settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
+        raise ValueError(
+            "VITDMG_PSEUDONYM_KEY is still the development default; set a secret key (dev mode: VITDMG_AUTH=disabled)"
+        )
+    store = _open_store(settings)
     knowledge = knowledge or load_knowledge(settings.rules_dir)
     engine = RuleEngine(knowledge, PROFILES)
     services = build_services(knowledge)
@@ -96,7 +105,7 @@ def create_app(
             JwtVerifier(
                 issuers,
                 JwksStore(client, settings.jwks_refresh_seconds),
-                MemoryReplayCache(),
+                store,
                 settings.jwt_leeway_seconds,
                 settings.jwt_max_lifetime_seconds,
             )
@@ -113,9 +122,10 @@ def create_app(
         finally:
             if own_client:
                 await client.aclose()
+            store.dispose()
 
     app = FastAPI(title="vitdmg-cds", version=knowledge.version, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.settings, app.state.knowledge, app.state.engine = settings, knowledge, engine
+    app.state.settings, app.state.knowledge, app.state.engine, app.state.store = settings, knowledge, engine, store
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -164,6 +174,10 @@ def create_app(
             access=request.app.state.access,
             now=clock() if clock else None,
         )
+        now = clock() if clock else datetime.now(UTC)
+        await anyio.to_thread.run_sync(
+            suppress_and_record, store, settings, service_id, cds_request, outcome, knowledge.version, now
+        )
         log_event(
             "invocation",
             service=service_id,
@@ -172,6 +186,37 @@ def create_app(
             cards=outcome.card_codes,
         )
         return JSONResponse(to_wire(outcome.response))
+
+    @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)])
+    async def feedback(service_id: str, request: Request) -> JSONResponse:
+        """K1-K8: store each outcome once; a card this service never issued is a 404."""
+        if service_id not in services:
+            raise ServiceError(404, [Issue("not-found", f"no CDS service with id {service_id!r}", "id")])
+        body = decode_body(await _read_body(request, settings.max_body_bytes), settings)
+        try:
+            parsed = FeedbackRequest.model_validate(body)
+        except pydantic.ValidationError as error:
+            issues = [
+                Issue("invalid", f"{json_path(e['loc'])}: {e['msg']}", json_path(e["loc"])) for e in error.errors()
+            ]
+            raise ServiceError(400, issues) from None
+        cards = [entry.card for entry in parsed.feedback]
+        known = await anyio.to_thread.run_sync(store.issued_by, service_id, cards)
+        unknown = [(i, c) for i, c in enumerate(cards) if c not in known]
+        if unknown:
+            issues = [
+                Issue("not-found", f"card {c!r} was not issued by {service_id}", f"feedback[{i}].card")
+                for i, c in unknown
+            ]
+            raise ServiceError(404, issues)
+        items = [
+            FeedbackItem(e.card, e.outcome, e.reason_code(), len(e.acceptedSuggestions or []), e.outcomeTimestamp)
+            for e in parsed.feedback
+        ]
+        stored, duplicates = await anyio.to_thread.run_sync(store.add_feedback, items, datetime.now(UTC))
+        outcomes = sorted({e.outcome for e in parsed.feedback})
+        log_event("feedback", service=service_id, stored=stored, duplicates=duplicates, outcomes=outcomes)
+        return JSONResponse({"stored": stored, "duplicates": duplicates})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -186,6 +231,7 @@ def create_app(
             "rulesets": "compiled",
             "engine_live_sessions": engine.live_sessions,
             "auth": settings.auth,
+            "store": "reachable" if await anyio.to_thread.run_sync(store.ping) else "unreachable",
         }
         if settings.auth == "disabled":
             ready["warning"] = "authentication is disabled (VITDMG_AUTH=disabled)"
@@ -209,6 +255,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise too_large
     return body
+
+
+def _open_store(settings: Settings) -> Store:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url())
+    if settings.migrate_on_start:
+        store.upgrade()
+    return store
 
 
 def _trusted_issuers(settings: Settings) -> dict[str, TrustedIssuer]:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+import anyio
 import httpx
 import jwt
 import yaml
@@ -216,6 +217,8 @@ class JwtVerifier:
             raise AuthError("token rejected") from error
         if float(claims["exp"]) - float(claims["iat"]) > self._max_lifetime:
             raise AuthError("token lifetime is longer than allowed")
-        if not self._replay.first_use(f"{issuer.iss}|{claims['jti']}", float(claims["exp"]) + self._leeway):
+        seen_key = f"{issuer.iss}|{claims['jti']}"
+        first = await anyio.to_thread.run_sync(self._replay.first_use, seen_key, float(claims["exp"]) + self._leeway)
+        if not first:
             raise AuthError("token replayed (jti seen before)")
         return claims

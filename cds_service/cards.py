@@ -5,6 +5,7 @@ One card per catalog code: the most urgent intent wins, the reasons of all inten
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,14 @@ class RenderContext:
     patient_id: str
 
 
-def render_cards(derived: list[Derived], facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> list[Card]:
+def render_cards(
+    derived: list[Derived],
+    facts: FactSet,
+    knowledge: Knowledge,
+    ctx: RenderContext,
+    signatures: dict[str, str] | None = None,
+) -> list[Card]:
+    """One card per catalog code; `signatures` receives, per card uuid, a digest of the data it rests on."""
     by_id = {d.id: d for d in derived}
     intents: dict[str, list[Derived]] = {}
     for d in derived:
@@ -36,17 +44,18 @@ def render_cards(derived: list[Derived], facts: FactSet, knowledge: Knowledge, c
             for fact_id in _input_facts(intent, by_id):
                 if fact_id not in evidence_ids:
                     evidence_ids.append(fact_id)
-        cards.append(
-            _render(
-                knowledge.cards[code],
-                chosen,
-                [facts.evidence[i] for i in evidence_ids],
-                facts,
-                knowledge,
-                ctx,
-            )
-        )
+        why = [facts.evidence[i] for i in evidence_ids]
+        card = _render(knowledge.cards[code], chosen, why, facts, knowledge, ctx)
+        if signatures is not None:
+            signatures[card.uuid] = _signature(why)
+        cards.append(card)
     return cards
+
+
+def _signature(why: list[Evidence]) -> str:
+    """Locale-free digest of the facts behind a card: a newer result or another medication changes it."""
+    parts = sorted(f"{e.kind}|{e.reference}|{e.analyte}|{e.value}|{e.date}|{e.med_class}" for e in why)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _input_facts(intent: Derived, by_id: dict[str, Derived]) -> list[str]:

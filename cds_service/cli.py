@@ -207,5 +207,56 @@ def bundle_to_request(
         err.print(f"wrote {output}")
 
 
+db = typer.Typer(help="The store: migrations and retention.", no_args_is_help=True)
+cli.add_typer(db, name="db")
+
+
+def _store() -> Any:
+    from .store import Store
+
+    settings = Settings()
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings, Store(settings.store_url())
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (idempotent)."""
+    _, store = _store()
+    store.upgrade()
+    err.print(f"store at {store.engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@db.command("prune")
+def db_prune() -> None:
+    """Remove audit rows older than VITDMG_RETENTION_DAYS, and expired token ids."""
+    from datetime import UTC, datetime
+
+    settings, store = _store()
+    store.upgrade()
+    removed = store.prune(settings.retention_days, datetime.now(UTC))
+    days = settings.retention_days
+    out.print(f"removed {removed['cards']} card(s) older than {days} days and {removed['tokens']} expired token id(s)")
+
+
+@cli.command()
+def report() -> None:
+    """Per card code: issued, accepted, overridden (by reason), acceptance rate."""
+    _, store = _store()
+    store.upgrade()
+    table = Table(title="vitdmg-cds cards and feedback", title_justify="left")
+    for column in ("code", "issued", "accepted", "overridden", "override reasons", "acceptance rate"):
+        table.add_column(column, justify="left" if column in ("code", "override reasons") else "right")
+    rows = store.report()
+    for row in rows:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(row["reasons"].items()))
+        rate = "—" if row["acceptance_rate"] is None else f"{row['acceptance_rate']:.0%}"
+        table.add_row(row["code"], str(row["issued"]), str(row["accepted"]), str(row["overridden"]), reasons, rate)
+    if not rows:
+        table.add_row("(no cards issued yet)", "", "", "", "", "")
+    out.print(table)
+
+
 def main() -> None:
     cli()

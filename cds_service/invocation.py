@@ -34,6 +34,8 @@ class Outcome:
     response: CDSResponse
     timings: dict[str, float] = field(default_factory=dict)
     card_codes: list[str] = field(default_factory=list)
+    signatures: dict[str, str] = field(default_factory=dict)
+    profile: str = ""
 
 
 def parse_request(body: Any, service: ServiceDefinition) -> CDSRequest:
@@ -114,12 +116,13 @@ async def invoke(
     derived = await anyio.to_thread.run_sync(engine.evaluate, group, profile, facts.facts)
     lap("rules")
     render = RenderContext(locale=locale, profile=profile, patient_id=str(request.context["patientId"]))
-    cards = render_cards(derived, facts, knowledge, render)
+    signatures: dict[str, str] = {}
+    cards = render_cards(derived, facts, knowledge, render, signatures)
     lap("cards")
     reports = prefetched.reports + facts.reports
     extension = {EXTENSION_KEY: [r.to_json() for r in reports]} if reports else None
     response = CDSResponse(cards=cards, extension=extension)
-    return Outcome(response, timings, [c.source.topic.code for c in cards if c.source.topic])
+    return Outcome(response, timings, [c.source.topic.code for c in cards if c.source.topic], signatures, profile)
 
 
 def _selection(knowledge: Knowledge, settings: Settings, now: datetime) -> Selection:

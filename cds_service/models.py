@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Indicator = Literal["info", "warning", "critical"]
 INDICATOR_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
@@ -131,3 +131,49 @@ def to_wire(model: BaseModel) -> dict[str, Any]:
     if isinstance(model, CDSResponse):
         body.setdefault("cards", [])
     return body
+
+
+class FeedbackReason(BaseModel):
+    """K3/K6: `reason` may come without `display` (the sandbox sends code and system only)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reason: dict[str, Any] | None = None
+    userComment: str | None = None
+
+
+class AcceptedSuggestion(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+
+
+class FeedbackEntry(BaseModel):
+    """K3: one card's outcome."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    card: str = Field(min_length=1)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: FeedbackReason | None = None
+    outcomeTimestamp: AwareDatetime
+
+    @model_validator(mode="after")
+    def _accepted_needs_suggestions(self) -> FeedbackEntry:
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("acceptedSuggestions is required when the outcome is accepted")
+        return self
+
+    def reason_code(self) -> str | None:
+        reason = self.overrideReason.reason if self.overrideReason else None
+        code = reason.get("code") if isinstance(reason, dict) else None
+        return str(code)[:128] if code else None
+
+
+class FeedbackRequest(BaseModel):
+    """K2: `{"feedback": [...]}`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    feedback: list[FeedbackEntry] = Field(min_length=1)

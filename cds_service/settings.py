@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key"
 Profile = Literal["nl-be", "dach", "us-endocrine-2011"]
 Locale = Literal["nl", "en"]
 
@@ -65,6 +67,23 @@ class Settings(BaseSettings):
     """Deepest JSON nesting accepted (400 above)."""
     max_string_length: int = Field(1_000_000, ge=1024)
     """Longest JSON string accepted (400 above)."""
+    data_dir: Path = Path("data")
+    """Where the default SQLite store lives (created on first start)."""
+    database_url: str | None = None
+    """SQLAlchemy URL of the store, e.g. `postgresql+psycopg://user@host/db`; default SQLite in the data dir."""
+    migrate_on_start: bool = True
+    """Run the database migrations at startup (else: `vitdmg-cds db upgrade`)."""
+    pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
+    """Key of the patient pseudonym (HMAC); the default is refused unless auth is disabled (dev mode)."""
+    suppression: bool = True
+    """Do not repeat a card a clinician overrode (same patient, not more severe, same data)."""
+    suppression_days: dict[str, int] = Field(default_factory=lambda: {"already-addressed": 30})
+    """Days a card stays quiet after an override, per override reason code, as a JSON object."""
+    retention_days: int = Field(365, ge=1)
+    """Audit rows older than this are removed by `vitdmg-cds db prune`."""
+
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'vitdmg.db'}"
 
 
 def settings_markdown_table() -> str:
@@ -72,6 +91,10 @@ def settings_markdown_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        if isinstance(default, dict):
+            default = json.dumps(default)
         shown = "(none)" if default in (None, [], "") else f"`{default}`"
         rows.append(f"| `VITDMG_{name.upper()}` | {shown} | {field.description or ''} |")
     return "\n".join(rows)

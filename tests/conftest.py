@@ -42,6 +42,12 @@ async def check_every_response(response: httpx.Response) -> None:
         check_error_body(body)
 
 
+@pytest.fixture(autouse=True)
+def _store_in_tmp(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every app a test builds keeps its SQLite store in the test's own folder."""
+    monkeypatch.setenv("VITDMG_DATA_DIR", str(tmp_path / "data"))
+
+
 @pytest.fixture(scope="session")
 def knowledge() -> Knowledge:
     return load_knowledge()

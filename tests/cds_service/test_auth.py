@@ -100,7 +100,11 @@ def keys() -> KeyServer:
 @pytest.fixture
 async def secured(knowledge: Knowledge, issuers_file: Path, keys: KeyServer) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
-        auth="required", trusted_issuers_file=issuers_file, public_base_url=BASE, jwks_refresh_seconds=60
+        auth="required",
+        trusted_issuers_file=issuers_file,
+        public_base_url=BASE,
+        jwks_refresh_seconds=60,
+        pseudonym_key="a-test-secret",
     )
     async with httpx.AsyncClient(transport=httpx.MockTransport(keys)) as outbound:
         app = create_app(settings, knowledge=knowledge, http_client=outbound)

@@ -140,3 +140,43 @@ def test_clear_errors_and_exit_2(runner: CliRunner, tmp_path: Path, args: list[s
     result = runner.invoke(cli, [a.format(**files) for a in args])
     assert result.exit_code == 2
     assert message in result.stderr.replace("\n", " ")
+
+
+def test_db_upgrade_prune_and_report(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vitdmg-cds db upgrade`, `db prune` and `report` on the configured store."""
+    from datetime import UTC, datetime, timedelta
+
+    from cds_service.store import CardRecord, FeedbackItem, Store
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("VITDMG_DATABASE_URL", url)
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    store = Store(url)
+    now = datetime.now(UTC)
+    store.record_cards(
+        "vitd-mg-patient-view",
+        "h",
+        "p",
+        "v",
+        "nl-be",
+        [CardRecord("a", "mg-loss-ppi", "info", "s"), CardRecord("b", "mg-loss-ppi", "info", "s")],
+        now,
+    )
+    store.record_cards(
+        "vitd-mg-patient-view",
+        "h",
+        "p",
+        "v",
+        "nl-be",
+        [CardRecord("old", "vitd-deficiency", "warning", "s")],
+        now - timedelta(days=800),
+    )
+    store.add_feedback(
+        [FeedbackItem("a", "overridden", "already-addressed", 0, now), FeedbackItem("b", "accepted", None, 1, now)], now
+    )
+    store.dispose()
+    result = runner.invoke(cli, ["report"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0
+    assert "mg-loss-ppi" in result.stdout and "already-addressed: 1" in result.stdout and "50%" in result.stdout
+    pruned = runner.invoke(cli, ["db", "prune"])
+    assert pruned.exit_code == 0 and "removed 1 card(s) older than 365 days" in pruned.stdout

@@ -272,10 +272,3 @@ async def test_text_match_is_said_on_the_card(client: httpx.AsyncClient) -> None
     renal = next(c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "renal-caution-mg")
     assert "matched on name, not on a code" in renal["detail"]
     assert "Why" in renal["detail"] and "Observation/nl-1-egfr" in renal["detail"]
-
-
-async def test_feedback_is_not_offered_yet_and_says_so_consistently(client: httpx.AsyncClient) -> None:
-    """K1: until the feedback endpoint exists, POST .../feedback is a JSON 404 for every service."""
-    for service in ("vitd-mg-patient-view", "vitd-mg-order-select", "vitd-mg-order-sign"):
-        response = await client.post(f"/cds-services/{service}/feedback", json={"feedback": []})
-        assert response.status_code == 404

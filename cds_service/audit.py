@@ -1,0 +1,54 @@
+"""After the cards: leave out cards a clinician already overrode (alert fatigue), record the rest (audit).
+
+Runs on the store, so it is the one step after rendering; the CLI's in-process evaluation skips it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .invocation import Outcome
+from .models import CDSRequest
+from .settings import Settings
+from .store import CardRecord, Store, pseudonym
+
+SUPPRESSED_KEY = "org.vitdmg.suppressed"
+
+
+def suppress_and_record(
+    store: Store,
+    settings: Settings,
+    service_id: str,
+    request: CDSRequest,
+    outcome: Outcome,
+    knowledge_version: str,
+    now: datetime,
+) -> None:
+    """Drop suppressed cards from the response (counted in its extension) and record the cards shown."""
+    patient = pseudonym(
+        settings.pseudonym_key.get_secret_value(), request.fhirServer, str(request.context["patientId"])
+    )
+    shown, quiet = [], []
+    for card in outcome.response.cards:
+        topic = card.source.topic.code if card.source.topic else ""
+        signature = outcome.signatures.get(card.uuid, "")
+        if settings.suppression and store.suppressed(
+            patient, topic, card.indicator, signature, settings.suppression_days, now
+        ):
+            quiet.append(topic)
+        else:
+            shown.append(card)
+    if quiet:
+        extension = dict(outcome.response.extension or {})
+        extension[SUPPRESSED_KEY] = {"count": len(quiet), "codes": sorted(quiet)}
+        outcome.response.extension = extension
+    outcome.response.cards = shown
+    outcome.card_codes = [c.source.topic.code for c in shown if c.source.topic]
+    records = [
+        CardRecord(
+            c.uuid, c.source.topic.code if c.source.topic else "", c.indicator, outcome.signatures.get(c.uuid, "")
+        )
+        for c in shown
+    ]
+    if records:
+        store.record_cards(service_id, request.hookInstance, patient, knowledge_version, outcome.profile, records, now)

@@ -1,0 +1,288 @@
+"""The store: cards issued (audit), feedback on them, and JWT ids seen. SQLAlchemy 2 + Alembic.
+
+SQLite by default (a file under VITDMG_DATA_DIR, WAL mode), PostgreSQL by VITDMG_DATABASE_URL. Patients
+appear only as a keyed pseudonym (HMAC of FHIR server + patient id); no names, identifiers or content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+INDICATOR_RANK = {"info": 0, "warning": 1, "critical": 2}
+MIGRATION_LOCK = 7_420_611  # PostgreSQL advisory lock id held while migrating
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class IssuedCard(Base):
+    """One card shown to a clinician: what, when, for which pseudonymous patient, on which data."""
+
+    __tablename__ = "issued_card"
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(64), index=True)
+    topic: Mapped[str] = mapped_column(String(64), index=True)
+    indicator: Mapped[str] = mapped_column(String(16))
+    knowledge_version: Mapped[str] = mapped_column(String(32))
+    profile: Mapped[str] = mapped_column(String(32))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    hook_instance: Mapped[str] = mapped_column(String(128))
+    patient_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    data_signature: Mapped[str] = mapped_column(String(64))
+
+
+class Feedback(Base):
+    """CDS Hooks feedback on an issued card; the same card, outcome and time is stored once."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_once"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_uuid: Mapped[str] = mapped_column(ForeignKey("issued_card.uuid", ondelete="CASCADE"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    override_reason: Mapped[str | None] = mapped_column(String(128))
+    accepted_suggestions: Mapped[int] = mapped_column(Integer, default=0)
+    outcome_timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SeenToken(Base):
+    """A JWT id seen, until it expires (replay protection across workers and processes)."""
+
+    __tablename__ = "seen_token"
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def pseudonym(key: str, fhir_server: str | None, patient_id: str) -> str:
+    """Stable per patient and EHR, meaningless without the key."""
+    message = f"{fhir_server or ''}|{patient_id}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def data_signature(parts: Iterable[str]) -> str:
+    """A digest of the data a card rests on (resource, value, date): a newer result changes it."""
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    uuid: str
+    topic: str
+    indicator: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    card_uuid: str
+    outcome: str
+    override_reason: str | None
+    accepted_suggestions: int
+    outcome_timestamp: datetime
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def upgrade(self) -> None:
+        """Run the Alembic migrations to head (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # several workers start at once: one migrates, the rest wait
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def record_cards(
+        self,
+        service_id: str,
+        hook_instance: str,
+        patient: str,
+        knowledge_version: str,
+        profile: str,
+        cards: list[CardRecord],
+        now: datetime,
+    ) -> None:
+        with self._sessions.begin() as session:
+            session.add_all(
+                IssuedCard(
+                    uuid=c.uuid,
+                    service_id=service_id,
+                    topic=c.topic,
+                    indicator=c.indicator,
+                    knowledge_version=knowledge_version,
+                    profile=profile,
+                    issued_at=now,
+                    hook_instance=hook_instance[:128],
+                    patient_pseudonym=patient,
+                    data_signature=c.signature,
+                )
+                for c in cards
+            )
+
+    def issued_by(self, service_id: str, uuids: list[str]) -> set[str]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(IssuedCard.uuid).where(IssuedCard.uuid.in_(uuids), IssuedCard.service_id == service_id)
+            )
+            return set(rows)
+
+    def add_feedback(self, items: list[FeedbackItem], now: datetime) -> tuple[int, int]:
+        """Store each item once; returns (stored, duplicates)."""
+        stored = duplicates = 0
+        for item in items:
+            try:
+                with self._sessions.begin() as session:
+                    session.add(
+                        Feedback(
+                            card_uuid=item.card_uuid,
+                            outcome=item.outcome,
+                            override_reason=item.override_reason,
+                            accepted_suggestions=item.accepted_suggestions,
+                            outcome_timestamp=item.outcome_timestamp,
+                            received_at=now,
+                        )
+                    )
+                stored += 1
+            except IntegrityError:
+                duplicates += 1
+        return stored, duplicates
+
+    def suppressed(
+        self, patient: str, topic: str, indicator: str, signature: str, periods: dict[str, int], now: datetime
+    ) -> bool:
+        """Whether to keep this card quiet.
+
+        It was overridden for this patient within its reason's period, is not more severe now, and rests on
+        the same data.
+        """
+        if not periods:
+            return False
+        oldest = now - timedelta(days=max(periods.values()))
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    IssuedCard.indicator,
+                    IssuedCard.data_signature,
+                    Feedback.override_reason,
+                    Feedback.outcome_timestamp,
+                )
+                .join(Feedback, Feedback.card_uuid == IssuedCard.uuid)
+                .where(
+                    IssuedCard.patient_pseudonym == patient,
+                    IssuedCard.topic == topic,
+                    Feedback.outcome == "overridden",
+                    Feedback.outcome_timestamp >= oldest,
+                )
+            ).all()
+        for old_indicator, old_signature, reason, when in rows:
+            days = periods.get(reason or "")
+            if days is None or _aware(when) < now - timedelta(days=days):
+                continue
+            if INDICATOR_RANK[indicator] > INDICATOR_RANK[old_indicator] or signature != old_signature:
+                continue
+            return True
+        return False
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        """Replay cache: record a JWT id; False if it was seen and has not expired."""
+        now = datetime.now(UTC)
+        expiry = datetime.fromtimestamp(expires_at, UTC)
+        with self._sessions.begin() as session:
+            session.execute(delete(SeenToken).where(SeenToken.key == key, SeenToken.expires_at < now))
+        try:
+            with self._sessions.begin() as session:
+                session.add(SeenToken(key=key[:512], expires_at=expiry))
+            return True
+        except IntegrityError:
+            return False
+
+    def prune(self, retention_days: int, now: datetime) -> dict[str, int]:
+        cutoff = now - timedelta(days=retention_days)
+        with self._sessions.begin() as session:
+            cards = session.execute(delete(IssuedCard).where(IssuedCard.issued_at < cutoff))
+            tokens = session.execute(delete(SeenToken).where(SeenToken.expires_at < now))
+        return {"cards": int(getattr(cards, "rowcount", 0) or 0), "tokens": int(getattr(tokens, "rowcount", 0) or 0)}
+
+    def report(self) -> list[dict[str, Any]]:
+        """Per card code: issued, accepted, overridden by reason, acceptance rate."""
+        with self._sessions() as session:
+            issued = dict(session.execute(select(IssuedCard.topic, func.count()).group_by(IssuedCard.topic)).all())
+            outcomes = session.execute(
+                select(
+                    IssuedCard.topic,
+                    Feedback.outcome,
+                    Feedback.override_reason,
+                    func.count(func.distinct(Feedback.card_uuid)),
+                )
+                .join(Feedback, Feedback.card_uuid == IssuedCard.uuid)
+                .group_by(IssuedCard.topic, Feedback.outcome, Feedback.override_reason)
+            ).all()
+        rows: dict[str, dict[str, Any]] = {
+            t: {"code": t, "issued": n, "accepted": 0, "overridden": 0, "reasons": {}} for t, n in issued.items()
+        }
+        for topic, outcome, reason, count in outcomes:
+            row = rows[topic]
+            if outcome == "accepted":
+                row["accepted"] += count
+            else:
+                row["overridden"] += count
+                row["reasons"][reason or "(no reason)"] = row["reasons"].get(reason or "(no reason)", 0) + count
+        for row in rows.values():
+            answered = row["accepted"] + row["overridden"]
+            row["acceptance_rate"] = row["accepted"] / answered if answered else None
+        return sorted(rows.values(), key=lambda r: r["code"])
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
