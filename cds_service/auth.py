@@ -9,7 +9,6 @@ Failures carry a short reason for the 401 body and the log; never key material o
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,24 +80,6 @@ class ReplayCache(Protocol):
     def first_use(self, key: str, expires_at: float) -> bool:
         """Record the key; False when it was already recorded and has not expired."""
         ...
-
-
-class MemoryReplayCache:
-    """In-process `jti` cache (one worker); the feedback store will hold it across workers."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def first_use(self, key: str, expires_at: float) -> bool:
-        now = time.time()
-        with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen = {k: t for k, t in self._seen.items() if t > now}
-            if self._seen.get(key, 0) > now:
-                return False
-            self._seen[key] = expires_at
-            return True
 
 
 class JwksStore:

@@ -19,6 +19,7 @@ from alembic.config import Config
 from sqlalchemy import (
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -61,9 +62,15 @@ class Feedback(Base):
     """CDS Hooks feedback on an issued card; the same card, outcome and time is stored once."""
 
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_once"),)
+    __table_args__ = (
+        UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_once"),
+        Index("ix_feedback_patient_topic", "patient_pseudonym", "topic"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     card_uuid: Mapped[str] = mapped_column(ForeignKey("issued_card.uuid", ondelete="CASCADE"), index=True)
+    # copied from the card, so suppression looks up the few feedback rows, not every card ever issued
+    patient_pseudonym: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))
     override_reason: Mapped[str | None] = mapped_column(String(128))
     accepted_suggestions: Mapped[int] = mapped_column(Integer, default=0)
@@ -173,9 +180,14 @@ class Store:
         for item in items:
             try:
                 with self._sessions.begin() as session:
+                    card = session.get(IssuedCard, item.card_uuid)
+                    if card is None:
+                        raise KeyError(item.card_uuid)
                     session.add(
                         Feedback(
                             card_uuid=item.card_uuid,
+                            patient_pseudonym=card.patient_pseudonym,
+                            topic=card.topic,
                             outcome=item.outcome,
                             override_reason=item.override_reason,
                             accepted_suggestions=item.accepted_suggestions,
@@ -191,17 +203,25 @@ class Store:
     def suppressed(
         self, patient: str, topic: str, indicator: str, signature: str, periods: dict[str, int], now: datetime
     ) -> bool:
-        """Whether to keep this card quiet.
+        """Whether to keep this card quiet (see `quiet_topics`)."""
+        return topic in self.quiet_topics(patient, [(topic, indicator, signature)], periods, now)
 
-        It was overridden for this patient within its reason's period, is not more severe now, and rests on
-        the same data.
+    def quiet_topics(
+        self, patient: str, cards: list[tuple[str, str, str]], periods: dict[str, int], now: datetime
+    ) -> set[str]:
+        """The card codes to keep quiet, in one query.
+
+        A card is quiet when it was overridden for this patient within its reason's period, is not more
+        severe now, and rests on the same data.
         """
-        if not periods:
-            return False
+        if not periods or not cards:
+            return set()
         oldest = now - timedelta(days=max(periods.values()))
+        wanted = {topic: (indicator, signature) for topic, indicator, signature in cards}
         with self._sessions() as session:
             rows = session.execute(
                 select(
+                    IssuedCard.topic,
                     IssuedCard.indicator,
                     IssuedCard.data_signature,
                     Feedback.override_reason,
@@ -209,20 +229,22 @@ class Store:
                 )
                 .join(Feedback, Feedback.card_uuid == IssuedCard.uuid)
                 .where(
-                    IssuedCard.patient_pseudonym == patient,
-                    IssuedCard.topic == topic,
+                    Feedback.patient_pseudonym == patient,
+                    Feedback.topic.in_(list(wanted)),
                     Feedback.outcome == "overridden",
                     Feedback.outcome_timestamp >= oldest,
                 )
             ).all()
-        for old_indicator, old_signature, reason, when in rows:
+        quiet = set()
+        for topic, old_indicator, old_signature, reason, when in rows:
             days = periods.get(reason or "")
             if days is None or _aware(when) < now - timedelta(days=days):
                 continue
+            indicator, signature = wanted[topic]
             if INDICATOR_RANK[indicator] > INDICATOR_RANK[old_indicator] or signature != old_signature:
                 continue
-            return True
-        return False
+            quiet.add(topic)
+        return quiet
 
     def first_use(self, key: str, expires_at: float) -> bool:
         """Replay cache: record a JWT id; False if it was seen and has not expired."""
@@ -284,5 +306,6 @@ def _aware(value: datetime) -> datetime:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe in WAL mode; a commit no longer waits for fsync
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

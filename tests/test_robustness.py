@@ -27,8 +27,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def api_schema(knowledge: Knowledge) -> Iterator[Any]:
-    app = create_app(Settings(auth="disabled"), knowledge=knowledge, clock=lambda: NOW)
+def api_schema(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    settings = Settings(auth="disabled", data_dir=tmp_path_factory.mktemp("schema-store"))
+    app = create_app(settings, knowledge=knowledge, clock=lambda: NOW)
     with serve(app) as base:
         yield schemathesis.openapi.from_url(f"{base}/openapi.json")
 
@@ -130,8 +131,9 @@ def test_arbitrary_fhir_shapes_never_break_a_request(
 
 
 @pytest.fixture(scope="module")
-def make_sync_client(knowledge: Knowledge) -> Iterator[httpx.Client]:
-    app = create_app(Settings(auth="disabled"), knowledge=knowledge, clock=lambda: NOW)
+def make_sync_client(knowledge: Knowledge, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    settings = Settings(auth="disabled", data_dir=tmp_path_factory.mktemp("shapes-store"))
+    app = create_app(settings, knowledge=knowledge, clock=lambda: NOW)
     with (
         serve(app) as base,
         httpx.Client(base_url=base, timeout=30, headers={"content-type": "application/json"}) as client,

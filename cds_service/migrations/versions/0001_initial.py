@@ -33,6 +33,8 @@ def upgrade() -> None:
         "feedback",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("card_uuid", sa.String(36), sa.ForeignKey("issued_card.uuid", ondelete="CASCADE"), nullable=False),
+        sa.Column("patient_pseudonym", sa.String(64), nullable=False),
+        sa.Column("topic", sa.String(64), nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
         sa.Column("override_reason", sa.String(128), nullable=True),
         sa.Column("accepted_suggestions", sa.Integer, nullable=False),
@@ -41,6 +43,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="uq_feedback_once"),
     )
     op.create_index("ix_feedback_card_uuid", "feedback", ["card_uuid"])
+    op.create_index("ix_feedback_patient_topic", "feedback", ["patient_pseudonym", "topic"])
     op.create_table(
         "seen_token",
         sa.Column("key", sa.String(512), primary_key=True),
