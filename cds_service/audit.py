@@ -28,16 +28,13 @@ def suppress_and_record(
     patient = pseudonym(
         settings.pseudonym_key.get_secret_value(), request.fhirServer, str(request.context["patientId"])
     )
-    shown, quiet = [], []
-    for card in outcome.response.cards:
-        topic = card.source.topic.code if card.source.topic else ""
-        signature = outcome.signatures.get(card.uuid, "")
-        if settings.suppression and store.suppressed(
-            patient, topic, card.indicator, signature, settings.suppression_days, now
-        ):
-            quiet.append(topic)
-        else:
-            shown.append(card)
+    described: list[tuple[str, str, str]] = [
+        (card.source.topic.code if card.source.topic else "", card.indicator, outcome.signatures.get(card.uuid, ""))
+        for card in outcome.response.cards
+    ]
+    silent = store.quiet_topics(patient, described, settings.suppression_days, now) if settings.suppression else set()
+    shown = [card for card, (topic, _, _) in zip(outcome.response.cards, described, strict=True) if topic not in silent]
+    quiet = [topic for topic, _, _ in described if topic in silent]
     if quiet:
         extension = dict(outcome.response.extension or {})
         extension[SUPPRESSED_KEY] = {"count": len(quiet), "codes": sorted(quiet)}

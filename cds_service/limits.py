@@ -30,50 +30,47 @@ def decode_body(raw: bytes, settings: Settings) -> Any:
 
 
 def check_shape(body: Any, settings: Settings) -> None:
-    """Walk the decoded JSON once (iteratively): nesting, string length, number of FHIR resources."""
+    """Walk the decoded JSON once (iteratively): nesting, string length, number of FHIR resources.
+
+    Paths are worked out only for the error message: building one per node would cost more than the walk.
+    """
+    max_depth, max_length, max_resources = settings.max_json_depth, settings.max_string_length, settings.max_resources
     resources = 0
-    stack: list[tuple[Any, int, str]] = [(body, 1, "$")]
+    stack: list[tuple[Any, int]] = [(body, 1)]
     while stack:
-        value, depth, path = stack.pop()
-        if depth > settings.max_json_depth:
-            raise ServiceError(
-                400,
-                [
-                    Issue(
-                        "structure",
-                        f"the JSON nests deeper than {settings.max_json_depth} (VITDMG_MAX_JSON_DEPTH)",
-                        path,
-                    )
-                ],
-            )
-        if isinstance(value, dict):
+        value, depth = stack.pop()
+        if depth > max_depth:
+            message = f"the JSON nests deeper than {max_depth} (VITDMG_MAX_JSON_DEPTH)"
+            raise ServiceError(400, [Issue("structure", message, _path_to(body, value))])
+        if type(value) is dict:
             if "resourceType" in value:
                 resources += 1
-                if resources > settings.max_resources:
-                    raise ServiceError(
-                        413,
-                        [
-                            Issue(
-                                "too-costly",
-                                f"more than {settings.max_resources} FHIR resources (VITDMG_MAX_RESOURCES)",
-                            )
-                        ],
-                    )
-            for key, item in value.items():
-                if isinstance(item, dict | list) or (isinstance(item, str) and len(item) > settings.max_string_length):
-                    stack.append((item, depth + 1, f"{path}.{key}"))
+                if resources > max_resources:
+                    message = f"more than {max_resources} FHIR resources (VITDMG_MAX_RESOURCES)"
+                    raise ServiceError(413, [Issue("too-costly", message)])
+            items: Any = value.values()
+        elif type(value) is list:
+            items = value
+        else:
+            if type(value) is str and len(value) > max_length:
+                message = f"a string is longer than {max_length} characters (VITDMG_MAX_STRING_LENGTH)"
+                raise ServiceError(400, [Issue("too-long", message, _path_to(body, value))])
+            continue
+        for item in items:
+            kind = type(item)
+            if kind is dict or kind is list or (kind is str and len(item) > max_length):
+                stack.append((item, depth + 1))
+
+
+def _path_to(root: Any, target: Any) -> str:
+    """The JSON path of `target` (by identity) inside `root`, for an error message."""
+    stack: list[tuple[Any, str]] = [(root, "$")]
+    while stack:
+        value, path = stack.pop()
+        if value is target:
+            return path
+        if isinstance(value, dict):
+            stack += [(item, f"{path}.{key}") for key, item in value.items()]
         elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, dict | list) or (isinstance(item, str) and len(item) > settings.max_string_length):
-                    stack.append((item, depth + 1, f"{path}[{index}]"))
-        elif isinstance(value, str) and len(value) > settings.max_string_length:
-            raise ServiceError(
-                400,
-                [
-                    Issue(
-                        "too-long",
-                        f"a string is longer than {settings.max_string_length} characters (VITDMG_MAX_STRING_LENGTH)",
-                        path,
-                    )
-                ],
-            )
+            stack += [(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    return "$"

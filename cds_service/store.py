@@ -6,8 +6,10 @@ appear only as a keyed pseudonym (HMAC of FHIR server + patient id); no names, i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -117,8 +119,13 @@ class FeedbackItem:
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
+        sqlite = url.startswith("sqlite")
+        self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite)
+        # SQLite has one writer at a time; queueing writers here beats its sleep-and-retry on a busy database
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if sqlite else contextlib.nullcontext()
+        )
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -150,7 +157,7 @@ class Store:
         cards: list[CardRecord],
         now: datetime,
     ) -> None:
-        with self._sessions.begin() as session:
+        with self._write_lock, self._sessions.begin() as session:
             session.add_all(
                 IssuedCard(
                     uuid=c.uuid,
@@ -179,7 +186,7 @@ class Store:
         stored = duplicates = 0
         for item in items:
             try:
-                with self._sessions.begin() as session:
+                with self._write_lock, self._sessions.begin() as session:
                     card = session.get(IssuedCard, item.card_uuid)
                     if card is None:
                         raise KeyError(item.card_uuid)
@@ -250,10 +257,10 @@ class Store:
         """Replay cache: record a JWT id; False if it was seen and has not expired."""
         now = datetime.now(UTC)
         expiry = datetime.fromtimestamp(expires_at, UTC)
-        with self._sessions.begin() as session:
+        with self._write_lock, self._sessions.begin() as session:
             session.execute(delete(SeenToken).where(SeenToken.key == key, SeenToken.expires_at < now))
         try:
-            with self._sessions.begin() as session:
+            with self._write_lock, self._sessions.begin() as session:
                 session.add(SeenToken(key=key[:512], expires_at=expiry))
             return True
         except IntegrityError:
@@ -261,7 +268,7 @@ class Store:
 
     def prune(self, retention_days: int, now: datetime) -> dict[str, int]:
         cutoff = now - timedelta(days=retention_days)
-        with self._sessions.begin() as session:
+        with self._write_lock, self._sessions.begin() as session:
             cards = session.execute(delete(IssuedCard).where(IssuedCard.issued_at < cutoff))
             tokens = session.execute(delete(SeenToken).where(SeenToken.expires_at < now))
         return {"cards": int(getattr(cards, "rowcount", 0) or 0), "tokens": int(getattr(tokens, "rowcount", 0) or 0)}

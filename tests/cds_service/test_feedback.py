@@ -36,6 +36,16 @@ async def _client(make_client: AppClient, database: str, **overrides: Any) -> tu
     return client, store
 
 
+def _already_addressed(uuid: str) -> dict[str, Any]:
+    """An override with the reason the suppression period is keyed on."""
+    return {
+        "card": uuid,
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-11-22T12:05:00Z",
+        "overrideReason": {"reason": {"code": "already-addressed", "system": "urn:vitdmg:override-reason"}},
+    }
+
+
 def _card(body: dict[str, Any], code: str) -> dict[str, Any]:
     return next(c for c in body["cards"] if c["source"]["topic"]["code"] == code)
 
@@ -139,12 +149,7 @@ async def test_overridden_card_is_suppressed_and_counted(make_client: AppClient,
     client, _ = await _client(make_client, database)
     first = (await client.post(PV, json=request())).json()
     card = _card(first, "mg-loss-ppi")
-    override = {
-        "card": card["uuid"],
-        "outcome": "overridden",
-        "outcomeTimestamp": "2026-11-22T12:05:00Z",
-        "overrideReason": {"reason": {"code": "already-addressed", "system": "urn:vitdmg:override-reason"}},
-    }
+    override = _already_addressed(card["uuid"])
     assert (await client.post(FB, json={"feedback": [override]})).status_code == 200
     second = (await client.post(PV, json=request())).json()
     assert "mg-loss-ppi" not in {c["source"]["topic"]["code"] for c in second["cards"]}
@@ -155,12 +160,7 @@ async def test_overridden_card_is_suppressed_and_counted(make_client: AppClient,
 async def test_suppression_can_be_turned_off(make_client: AppClient, database: str) -> None:
     client, _ = await _client(make_client, database, suppression=False)
     card = _card((await client.post(PV, json=request())).json(), "mg-loss-ppi")
-    override = {
-        "card": card["uuid"],
-        "outcome": "overridden",
-        "outcomeTimestamp": "2026-11-22T12:05:00Z",
-        "overrideReason": {"reason": {"code": "already-addressed"}},
-    }
+    override = _already_addressed(card["uuid"])
     await client.post(FB, json={"feedback": [override]})
     assert "mg-loss-ppi" in {
         c["source"]["topic"]["code"] for c in (await client.post(PV, json=request())).json()["cards"]
@@ -171,12 +171,7 @@ async def test_new_data_shows_the_card_again(make_client: AppClient, database: s
     """A newer Mg result behind the card: it is shown again despite the override."""
     client, _ = await _client(make_client, database)
     card = _card((await client.post(PV, json=request())).json(), "mg-loss-ppi")
-    override = {
-        "card": card["uuid"],
-        "outcome": "overridden",
-        "outcomeTimestamp": "2026-11-22T12:05:00Z",
-        "overrideReason": {"reason": {"code": "already-addressed"}},
-    }
+    override = _already_addressed(card["uuid"])
     await client.post(FB, json={"feedback": [override]})
     newer = request()
     mg = next(e["resource"] for e in newer["prefetch"]["labResults"]["entry"] if e["resource"]["id"] == "nl-1-mg")
