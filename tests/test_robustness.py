@@ -45,7 +45,7 @@ def test_no_server_error_for_any_input(api_schema: Any) -> None:
     for operation in operations:
 
         @given(operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
         def check(case: Any) -> None:
             response = case.call()
             statuses.append(response.status_code)
@@ -119,7 +119,7 @@ def resources(draw: st.DrawFn) -> dict[str, Any]:
 @given(
     st.lists(resources(), max_size=6), st.sampled_from(["labResults", "medicationStatements", "conditions", "patient"])
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 def test_arbitrary_fhir_shapes_never_break_a_request(
     make_sync_client: Any, shapes: list[dict[str, Any]], key: str
 ) -> None:
