@@ -45,7 +45,9 @@ def test_no_server_error_for_any_input(api_schema: Any) -> None:
     for operation in operations:
 
         @given(operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+        @settings(
+            max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+        )
         def check(case: Any) -> None:
             response = case.call()
             statuses.append(response.status_code)
