@@ -29,11 +29,10 @@ from .logs import configure_logging, log_event
 from .models import DiscoveryResponse, FeedbackRequest, to_wire
 from .prefetch import FhirAccess
 from .services import build_services
-from .settings import DEV_PSEUDONYM_KEY, Settings
+from .settings import DEV_PSEUDONYM_KEY, PROFILES, Settings
 from .store import FeedbackItem, Store
 
 logger = logging.getLogger("vitdmg_cds")
-PROFILES = ("nl-be", "dach", "us-endocrine-2011")
 # The body is read by hand (limits first, then the model), so its schema is declared for the OpenAPI document.
 REQUEST_BODY_OPENAPI: dict[str, Any] = {
     "requestBody": {

@@ -15,11 +15,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from .evaluation import PROFILES, Evaluation, Evaluator, InputError, find_requests, read_json
+from .evaluation import Evaluation, Evaluator, InputError, find_requests, read_json
 from .fixture_fhir import prefetch_for
 from .knowledge import load_knowledge
 from .services import HOOK_CONTEXT, prefetch_templates
-from .settings import Settings
+from .settings import PROFILES, Settings
 
 cli = typer.Typer(
     help="vitdmg-cds: CDS Hooks service for vitamin D and magnesium.", no_args_is_help=True, add_completion=False

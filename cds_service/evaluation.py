@@ -26,9 +26,7 @@ from .models import to_wire
 from .prefetch import FhirAccess
 from .reports import EXTENSION_KEY
 from .services import ServiceDefinition, build_services
-from .settings import Settings
-
-PROFILES = ("nl-be", "dach", "us-endocrine-2011")
+from .settings import PROFILES, Settings
 
 
 class Expectations(BaseModel):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key"
 Profile = Literal["nl-be", "dach", "us-endocrine-2011"]
+PROFILES: tuple[str, ...] = get_args(Profile)
 Locale = Literal["nl", "en"]
 
 

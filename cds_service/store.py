@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import hmac
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,8 +34,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from .models import INDICATOR_RANK
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-INDICATOR_RANK = {"info": 0, "warning": 1, "critical": 2}
 MIGRATION_LOCK = 7_420_611  # PostgreSQL advisory lock id held while migrating
 
 
@@ -92,11 +92,6 @@ def pseudonym(key: str, fhir_server: str | None, patient_id: str) -> str:
     """Stable per patient and EHR, meaningless without the key."""
     message = f"{fhir_server or ''}|{patient_id}".encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
-
-
-def data_signature(parts: Iterable[str]) -> str:
-    """A digest of the data a card rests on (resource, value, date): a newer result changes it."""
-    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -207,16 +202,10 @@ class Store:
                 duplicates += 1
         return stored, duplicates
 
-    def suppressed(
-        self, patient: str, topic: str, indicator: str, signature: str, periods: dict[str, int], now: datetime
-    ) -> bool:
-        """Whether to keep this card quiet (see `quiet_topics`)."""
-        return topic in self.quiet_topics(patient, [(topic, indicator, signature)], periods, now)
-
     def quiet_topics(
         self, patient: str, cards: list[tuple[str, str, str]], periods: dict[str, int], now: datetime
     ) -> set[str]:
-        """The card codes to keep quiet, in one query.
+        """The card codes to keep quiet, in one query per response.
 
         A card is quiet when it was overridden for this patient within its reason's period, is not more
         severe now, and rests on the same data.
