@@ -24,13 +24,13 @@ from .engine import RuleEngine
 from .errors import Issue, ServiceError, json_path, operation_outcome
 from .invocation import invoke, parse_request
 from .knowledge import Knowledge, load_knowledge
-from .limits import decode_body
+from .limits import read_json_body
 from .logs import configure_logging, log_event
 from .models import DiscoveryResponse, FeedbackRequest, to_wire
-from .prefetch import FhirAccess
+from .prefetch import fhir_access, fhir_http_client
 from .services import build_services
 from .settings import DEV_PSEUDONYM_KEY, PROFILES, Settings
-from .store import FeedbackItem, Store
+from .store import FeedbackItem, open_store
 
 logger = logging.getLogger("vitdmg_cds")
 # The body is read by hand (limits first, then the model), so its schema is declared for the OpenAPI document.
@@ -80,7 +80,7 @@ def create_app(
         raise ValueError(
             "VITDMG_PSEUDONYM_KEY is still the development default; set a secret key (dev mode: VITDMG_AUTH=disabled)"
         )
-    store = _open_store(settings)
+    store = open_store(settings, migrate=settings.migrate_on_start)
     knowledge = knowledge or load_knowledge(settings.rules_dir)
     engine = RuleEngine(knowledge, PROFILES)
     services = build_services(knowledge)
@@ -88,18 +88,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_client = http_client is None
-        client = http_client or httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.fhir_read_timeout, connect=settings.fhir_connect_timeout),
-            follow_redirects=False,
-        )
-        app.state.access = FhirAccess(
-            client,
-            settings.fhir_max_pages,
-            settings.fhir_budget_seconds,
-            allowed_servers=settings.fhir_allowed_servers,
-            http_hosts=settings.fhir_http_hosts,
-            max_response_bytes=settings.fhir_max_response_bytes,
-        )
+        client = http_client or fhir_http_client(settings)
+        app.state.access = fhir_access(client, settings)
         app.state.verifier = (
             JwtVerifier(
                 issuers,
@@ -160,8 +150,9 @@ def create_app(
         service = services.get(service_id)
         if service is None:
             raise ServiceError(404, [Issue("not-found", f"no CDS service with id {service_id!r}", "id")])
-        body = decode_body(await _read_body(request, settings.max_body_bytes), settings)
+        body = await read_json_body(request, settings)
         cds_request = parse_request(body, service)
+        now = clock() if clock else datetime.now(UTC)
         locale = pick_locale(request.headers.get("accept-language"), settings.locale)
         outcome = await invoke(
             cds_request,
@@ -171,9 +162,8 @@ def create_app(
             settings=settings,
             locale=locale,
             access=request.app.state.access,
-            now=clock() if clock else None,
+            now=now,
         )
-        now = clock() if clock else datetime.now(UTC)
         await anyio.to_thread.run_sync(
             suppress_and_record, store, settings, service_id, cds_request, outcome, knowledge.version, now
         )
@@ -191,7 +181,7 @@ def create_app(
         """K1-K8: store each outcome once; a card this service never issued is a 404."""
         if service_id not in services:
             raise ServiceError(404, [Issue("not-found", f"no CDS service with id {service_id!r}", "id")])
-        body = decode_body(await _read_body(request, settings.max_body_bytes), settings)
+        body = await read_json_body(request, settings)
         try:
             parsed = FeedbackRequest.model_validate(body)
         except pydantic.ValidationError as error:
@@ -238,31 +228,6 @@ def create_app(
         return ready
 
     return app
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing early (413) what is larger than the limit, declared or streamed."""
-    declared = request.headers.get("content-length")
-    too_large = ServiceError(
-        413, [Issue("too-costly", f"the body is larger than {limit} bytes (VITDMG_MAX_BODY_BYTES)")]
-    )
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return body
-
-
-def _open_store(settings: Settings) -> Store:
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.store_url())
-    if settings.migrate_on_start:
-        store.upgrade()
-    return store
 
 
 def _trusted_issuers(settings: Settings) -> dict[str, TrustedIssuer]:

@@ -16,10 +16,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 from .evaluation import Evaluation, Evaluator, InputError, find_requests, read_json
+from .fhir_client import bundle_resources
 from .fixture_fhir import prefetch_for
 from .knowledge import load_knowledge
 from .services import HOOK_CONTEXT, prefetch_templates
 from .settings import PROFILES, Settings
+from .store import open_store
 
 cli = typer.Typer(
     help="vitdmg-cds: CDS Hooks service for vitamin D and magnesium.", no_args_is_help=True, add_completion=False
@@ -171,9 +173,7 @@ def bundle_to_request(
         raise _fail(str(error)) from None
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise _fail(f"{bundle}: not a FHIR Bundle")
-    resources = [
-        e["resource"] for e in body.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
+    resources = bundle_resources(body)
     patient_ids = [r.get("id") for r in resources if r.get("resourceType") == "Patient"]
     if patient is None:
         if len(patient_ids) != 1:
@@ -211,20 +211,10 @@ db = typer.Typer(help="The store: migrations and retention.", no_args_is_help=Tr
 cli.add_typer(db, name="db")
 
 
-def _store() -> Any:
-    from .store import Store
-
-    settings = Settings()
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings, Store(settings.store_url())
-
-
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (idempotent)."""
-    _, store = _store()
-    store.upgrade()
+    store = open_store(Settings(), migrate=True)
     err.print(f"store at {store.engine.url.render_as_string(hide_password=True)} is up to date")
 
 
@@ -233,8 +223,8 @@ def db_prune() -> None:
     """Remove audit rows older than VITDMG_RETENTION_DAYS, and expired token ids."""
     from datetime import UTC, datetime
 
-    settings, store = _store()
-    store.upgrade()
+    settings = Settings()
+    store = open_store(settings, migrate=True)
     removed = store.prune(settings.retention_days, datetime.now(UTC))
     days = settings.retention_days
     out.print(f"removed {removed['cards']} card(s) older than {days} days and {removed['tokens']} expired token id(s)")
@@ -243,8 +233,7 @@ def db_prune() -> None:
 @cli.command()
 def report() -> None:
     """Per card code: issued, accepted, overridden (by reason), acceptance rate."""
-    _, store = _store()
-    store.upgrade()
+    store = open_store(Settings(), migrate=True)
     table = Table(title="vitdmg-cds cards and feedback", title_justify="left")
     for column in ("code", "issued", "accepted", "overridden", "override reasons", "acceptance rate"):
         table.add_column(column, justify="left" if column in ("code", "override reasons") else "right")

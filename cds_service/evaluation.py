@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .engine import RuleEngine
 from .errors import ServiceError, operation_outcome
+from .fhir_client import bundle_resources
 from .fixture_fhir import FixtureFhirServer
 from .invocation import invoke, parse_request
 from .knowledge import Knowledge
 from .models import to_wire
-from .prefetch import FhirAccess
+from .prefetch import fhir_access, fhir_http_client
 from .reports import EXTENSION_KEY
 from .services import ServiceDefinition, build_services
 from .settings import PROFILES, Settings
@@ -139,15 +140,8 @@ class Evaluator:
         now = expectations.now if expectations and expectations.now else datetime.now(UTC)
         fhir_file = path.parent / "fhir.json"
         async with self._fhir_client(fhir_file) as http:
-            local = fhir_file.is_file()  # fhir.json answers instead of the network: nothing to allow-list
-            access = FhirAccess(
-                http,
-                self.settings.fhir_max_pages,
-                self.settings.fhir_budget_seconds,
-                allowed_servers=None if local else self.settings.fhir_allowed_servers,
-                http_hosts=self.settings.fhir_http_hosts,
-                max_response_bytes=self.settings.fhir_max_response_bytes,
-            )
+            # fhir.json answers instead of the network: no server to allow-list
+            access = fhir_access(http, self.settings, any_server=fhir_file.is_file())
             try:
                 request = parse_request(body, service)
                 outcome = await invoke(
@@ -167,11 +161,9 @@ class Evaluator:
 
     def _fhir_client(self, fhir_file: Path) -> httpx.AsyncClient:
         if fhir_file.is_file():
-            bundle = read_json(fhir_file)
-            resources = [e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict) and "resource" in e]
+            resources = bundle_resources(read_json(fhir_file))
             return httpx.AsyncClient(transport=httpx.ASGITransport(app=FixtureFhirServer(resources).app()))
-        timeout = httpx.Timeout(self.settings.fhir_read_timeout, connect=self.settings.fhir_connect_timeout)
-        return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        return fhir_http_client(self.settings)
 
     @staticmethod
     def _checked(evaluation: Evaluation) -> Evaluation:

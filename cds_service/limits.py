@@ -5,17 +5,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.requests import Request
+
 from .errors import Issue, ServiceError
 from .settings import Settings
 
 
-def decode_body(raw: bytes, settings: Settings) -> Any:
-    """The JSON body within the limits, or a 4xx that says which limit and where."""
-    if len(raw) > settings.max_body_bytes:
-        raise ServiceError(
-            413,
-            [Issue("too-costly", f"the body is larger than {settings.max_body_bytes} bytes (VITDMG_MAX_BODY_BYTES)")],
-        )
+async def read_json_body(request: Request, settings: Settings) -> Any:
+    """The JSON body within every limit, or a 4xx that says which limit and where.
+
+    The size is refused early: on the declared Content-Length, else as soon as the stream passes it.
+    """
+    limit = settings.max_body_bytes
+    too_large = ServiceError(
+        413, [Issue("too-costly", f"the body is larger than {limit} bytes (VITDMG_MAX_BODY_BYTES)")]
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise too_large
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

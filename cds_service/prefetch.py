@@ -13,6 +13,7 @@ from .errors import Issue, ServiceError
 from .fhir_client import FhirClient, FhirUnavailable, bundle_resources, next_link, server_refusal
 from .models import CDSRequest
 from .reports import Report
+from .settings import Settings
 
 _TOKEN = re.compile(r"\{\{([^{}]+)\}\}")
 _USER_TOKENS = {
@@ -42,6 +43,24 @@ class FhirAccess:
     allowed_servers: list[str] | None = None  # None: any (only for in-process evaluation of files)
     http_hosts: list[str] = field(default_factory=list)
     max_response_bytes: int = 20 * 1024 * 1024
+
+
+def fhir_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The client for EHR FHIR servers: the configured timeouts, never following a redirect."""
+    timeout = httpx.Timeout(settings.fhir_read_timeout, connect=settings.fhir_connect_timeout)
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+
+def fhir_access(http: httpx.AsyncClient, settings: Settings, *, any_server: bool = False) -> FhirAccess:
+    """The settings' FHIR rules over `http`; `any_server` only where no network is reached (fixture files)."""
+    return FhirAccess(
+        http,
+        settings.fhir_max_pages,
+        settings.fhir_budget_seconds,
+        allowed_servers=None if any_server else settings.fhir_allowed_servers,
+        http_hosts=settings.fhir_http_hosts,
+        max_response_bytes=settings.fhir_max_response_bytes,
+    )
 
 
 def render_template(template: str, context: dict[str, Any]) -> str | None:

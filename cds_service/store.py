@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from .models import INDICATOR_RANK
+from .settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 7_420_611  # PostgreSQL advisory lock id held while migrating
@@ -293,6 +294,16 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def open_store(settings: Settings, *, migrate: bool) -> Store:
+    """The configured store (the default SQLite file's folder is created), migrated to head when asked."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url())
+    if migrate:
+        store.upgrade()
+    return store
 
 
 def _aware(value: datetime) -> datetime:
