@@ -262,13 +262,9 @@ def _condition_facts(record: ParsedRecord, knowledge: Knowledge, facts: FactSet)
         )
         if (clinical and not clinical & ACTIVE_CONDITION) or verification & EXCLUDED_VERIFICATION:
             continue
-        for group_name, group in sets.groups.items():
-            for coding in condition.code.coding or [] if condition.code else []:
-                hit = (coding.system in sets.systems["snomed"] and coding.code in group.snomed) or (
-                    coding.system in sets.systems["icd10"]
-                    and any((coding.code or "").startswith(p) for p in group.icd10)
-                )
-                if hit and group_name not in present:
+        for coding in condition.code.coding or [] if condition.code else []:
+            for group_name in knowledge.condition_groups(coding.system, coding.code):
+                if group_name not in present:
                     present.add(group_name)
                     facts.add(
                         {"kind": "condition", "group": group_name},

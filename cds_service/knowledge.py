@@ -248,6 +248,28 @@ class Knowledge(_Model):
         """LOINC code -> analyte."""
         return {code: name for name, a in self.labs.analytes.items() for code in a.loinc}
 
+    @cached_property
+    def condition_index(self) -> tuple[dict[tuple[str, str], list[str]], list[tuple[str, str, str]]]:
+        """(system, code) -> groups for SNOMED; (system, prefix, group) for ICD-10. Built once."""
+        exact: dict[tuple[str, str], list[str]] = {}
+        prefixes: list[tuple[str, str, str]] = []
+        systems = self.conditions.systems
+        for name, group in self.conditions.groups.items():
+            for system in systems["snomed"]:
+                for code in group.snomed:
+                    exact.setdefault((system, code), []).append(name)
+            prefixes += [(system, prefix, name) for system in systems["icd10"] for prefix in group.icd10]
+        return exact, prefixes
+
+    def condition_groups(self, system: str | None, code: str | None) -> list[str]:
+        """The condition groups a coding belongs to: SNOMED codes exactly, ICD-10 codes by prefix."""
+        if not isinstance(system, str) or not isinstance(code, str):
+            return []
+        exact, prefixes = self.condition_index
+        groups = list(exact.get((system, code), []))
+        groups += [g for s, p, g in prefixes if s == system and code.startswith(p) and g not in groups]
+        return groups
+
     def thresholds(self, profile: str) -> dict[str, Any]:
         """The values a rule's `$name.path` may refer to: the profile's, then the common ones."""
         chosen = self.profiles.profiles[profile]

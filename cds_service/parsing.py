@@ -66,7 +66,6 @@ def parse_record(
 ) -> ParsedRecord:
     record = ParsedRecord()
     parser = _Parser(record)
-    condition_codes = _condition_codes(knowledge)
     raw_medications: dict[str, dict[str, Any]] = {}
     for resources in prefetched.resources.values():
         for raw in resources:
@@ -90,12 +89,10 @@ def parse_record(
             elif kind == "MedicationRequest" and raw.get("status") == "active":
                 if _wanted_medication(raw, raw_medications, knowledge, selection):
                     parser.add(record.requests, MedicationRequest, raw, where)
-            elif kind == "Condition" and _has_code(raw.get("code"), condition_codes):
+            elif kind == "Condition" and _has_code(raw.get("code"), knowledge):
                 parser.add(record.conditions, Condition, raw, where)
             elif kind == "Patient" and record.patient is None:
-                patients: list[Patient] = []
-                parser.add(patients, Patient, raw, where)
-                record.patient = patients[0] if patients else None
+                record.patient = parser.one(Patient, raw, where)
     for analyte, candidates in labs.items():
         _add_newest_usable(parser, record, candidates, knowledge.labs.analytes[analyte].normalised_units)
     _parse_drafts(parser, record, context.get("draftOrders") or {})
@@ -110,11 +107,10 @@ def parse_record(
         if resource.medicationReference is not None and resource.medicationReference.reference
     }
     for reference, raw in raw_medications.items():
-        if reference in referenced or reference.rsplit("/", 1)[-1] in referenced:
-            found: list[Medication] = []
-            parser.add(found, Medication, raw, reference)
-            if found:
-                record.medications[reference] = found[0]
+        if (reference in referenced or reference.rsplit("/", 1)[-1] in referenced) and (
+            medication := parser.one(Medication, raw, reference)
+        ):
+            record.medications[reference] = medication
     return record
 
 
@@ -201,6 +197,12 @@ class _Parser:
     def __init__(self, record: ParsedRecord) -> None:
         self._record = record
 
+    def one(self, model: type[Any], raw: dict[str, Any], where: str) -> Any:
+        """The validated resource, or None (left out and reported)."""
+        found: list[Any] = []
+        self.add(found, model, raw, where)
+        return found[0] if found else None
+
     def add(self, into: list[Any], model: type[Any], raw: dict[str, Any], where: str) -> None:
         label = f"{raw.get('resourceType')}/{raw.get('id', '?')}"
         data = raw
@@ -276,32 +278,9 @@ def _relevant_lab(raw: dict[str, Any], knowledge: Knowledge, record: ParsedRecor
     return sorted(analytes)[0]
 
 
-def _condition_codes(knowledge: Knowledge) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(exact SNOMED pairs, ICD-10 prefix pairs) over every condition group."""
-    snomed = {
-        (s, c)
-        for g in knowledge.conditions.groups.values()
-        for s in knowledge.conditions.systems["snomed"]
-        for c in g.snomed
-    }
-    icd = {
-        (s, c)
-        for g in knowledge.conditions.groups.values()
-        for s in knowledge.conditions.systems["icd10"]
-        for c in g.icd10
-    }
-    return snomed, icd
-
-
-def _has_code(concept: Any, codes: tuple[set[tuple[str, str]], set[tuple[str, str]]]) -> bool:
-    snomed, icd = codes
-    for coding in _codings(concept):
-        system, code = coding.get("system"), coding.get("code")
-        if not isinstance(system, str) or not isinstance(code, str):
-            continue
-        if (system, code) in snomed or any(system == s and code.startswith(p) for s, p in icd):
-            return True
-    return False
+def _has_code(concept: Any, knowledge: Knowledge) -> bool:
+    """Whether any coding of the concept is in one of the rules' condition groups."""
+    return any(knowledge.condition_groups(c.get("system"), c.get("code")) for c in _codings(concept))
 
 
 def _parse_drafts(parser: _Parser, record: ParsedRecord, bundle: dict[str, Any]) -> None:
@@ -328,10 +307,8 @@ def _parse_drafts(parser: _Parser, record: ParsedRecord, bundle: dict[str, Any])
                 )
             )
         elif kind == "Medication" and isinstance(raw.get("id"), str):
-            found: list[Medication] = []
-            parser.add(found, Medication, raw, where)
-            if found:
-                record.medications[f"Medication/{raw['id']}"] = found[0]
+            if medication := parser.one(Medication, raw, where):
+                record.medications[f"Medication/{raw['id']}"] = medication
         elif not isinstance(kind, str) or get_fhir_model_class_safe(kind) is None:
             record.reports.append(Report("parsing", where, f"unknown resourceType {kind!r}; left out"))
 
