@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,13 @@ LAB_CATEGORY = [
 ORAL_NL = {"coding": [{"system": "urn:oid:2.16.840.1.113883.2.4.4.9", "code": "9", "display": "oraal"}]}
 ORAL_US = {"coding": [{"system": SCT, "code": "26643006", "display": "Oral route"}]}
 
-_counter = [0]
+_counters: dict[str, int] = {}
 
 
-def _id(prefix: str) -> str:
-    _counter[0] += 1
-    return f"{prefix}-{_counter[0]}"
+def _id(prefix: str, pid: str) -> str:
+    """An id numbered per patient, so adding a scenario never renumbers another scenario's resources."""
+    _counters[pid] = _counters.get(pid, 0) + 1
+    return f"{prefix}-{pid}-{_counters[pid]}"
 
 
 def patient(pid: str, birth: str, nl: bool = True) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def obs(
         quantity |= {"system": UCUM, "code": unit if code == "same" else code}
     o: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": _id("obs"),
+        "id": _id("obs", pid),
         "status": status,
         "category": LAB_CATEGORY,
         "code": {"coding": [{"system": LOINC, "code": loinc, **({"display": display} if display else {})}]},
@@ -112,7 +114,7 @@ def obs(
 
 def nl_use(pid: str, gpk: str, atc: str | None, display: str, start: str = "2025-03-01") -> list[dict[str, Any]]:
     """A zib MedicationUse (MedicationStatement) of a Medication coded with a GPK and, when given, an ATC."""
-    med_id = _id("med")
+    med_id = _id("med", pid)
     coding = [{"system": GPK, "code": gpk, "display": display}] + ([{"system": ATC, "code": atc}] if atc else [])
     medication = {
         "resourceType": "Medication",
@@ -122,7 +124,7 @@ def nl_use(pid: str, gpk: str, atc: str | None, display: str, start: str = "2025
     }
     statement = {
         "resourceType": "MedicationStatement",
-        "id": _id("ms"),
+        "id": _id("ms", pid),
         "meta": {"profile": ["http://nictiz.nl/fhir/StructureDefinition/mp-MedicationUse2"]},
         "category": {"coding": [{"system": SCT, "code": "422979000", "display": "Known medication use"}]},
         "status": "active",
@@ -137,7 +139,7 @@ def nl_use(pid: str, gpk: str, atc: str | None, display: str, start: str = "2025
 def text_use(pid: str, text: str) -> dict[str, Any]:
     return {
         "resourceType": "MedicationStatement",
-        "id": _id("ms"),
+        "id": _id("ms", pid),
         "status": "active",
         "medicationCodeableConcept": {"text": text},
         "subject": {"reference": f"Patient/{pid}"},
@@ -159,7 +161,7 @@ def us_request(
         d["doseAndRate"] = [{"doseQuantity": {"value": dose[0], "unit": dose[1], "system": UCUM, "code": dose[2]}}]
     return {
         "resourceType": "MedicationRequest",
-        "id": _id("mr"),
+        "id": _id("mr", pid),
         "status": status,
         "intent": "order",
         "medicationCodeableConcept": {
@@ -189,7 +191,7 @@ def draft_med(
         d["doseAndRate"] = [{"doseQuantity": {"value": dose[0], "unit": dose[1], "system": UCUM, "code": dose[2]}}]
     return {
         "resourceType": "MedicationRequest",
-        "id": _id("draft"),
+        "id": _id("draft", pid),
         "status": "draft",
         "intent": "order",
         "medicationCodeableConcept": {"coding": coding, "text": text},
@@ -201,7 +203,7 @@ def draft_med(
 def draft_lab(pid: str, loinc: str, display: str) -> dict[str, Any]:
     return {
         "resourceType": "ServiceRequest",
-        "id": _id("draft"),
+        "id": _id("draft", pid),
         "status": "draft",
         "intent": "order",
         "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}]},
@@ -212,7 +214,7 @@ def draft_lab(pid: str, loinc: str, display: str) -> dict[str, Any]:
 def condition(pid: str, system: str, code: str, display: str) -> dict[str, Any]:
     return {
         "resourceType": "Condition",
-        "id": _id("cond"),
+        "id": _id("cond", pid),
         "clinicalStatus": {
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
         },
@@ -1073,10 +1075,9 @@ def write() -> None:
                 context["selections"] = s["selections"]
         request: dict[str, Any] = {
             "hook": s["hook"],
-            "hookInstance": f"00000000-0000-4000-8000-{_counter[0]:012d}",
+            "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:vitdmg:scenario:{s['name']}")),
             "context": context,
         }
-        _counter[0] += 1
         keys = s["prefetch_keys"]
         if keys != []:
             request["prefetch"] = prefetch_for(s["resources"], templates, context, keys)
