@@ -144,6 +144,30 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
             unit = "µg" if evidence.unit == "ug" else evidence.unit
             values["dose"] = f"{_number(evidence.value, loc)} {unit}"
             values["limit"] = _dose_limit(evidence, why, thresholds, loc)
+    values.update(_dose_values(why, knowledge, loc))
+    return values
+
+
+def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[str, str]:
+    """{order_name}, {single}, {reason}/{reason_short} of the order a dose card is about (issue 18)."""
+    reasons = knowledge.cards["dose-not-checked"].reasons if "dose-not-checked" in knowledge.cards else {}
+    values: dict[str, str] = {}
+    for e in why:
+        if e.kind != "order" or not e.med_class:
+            continue
+        values.setdefault("order_name", e.name or e.med_class)
+        if e.single_dose is not None:
+            values["single"] = f"{_number(e.single_dose, loc)} {'µg' if e.unit == 'ug' else e.unit}"
+            if e.unit == "ug":  # the prescriber wrote IU/IE: show both
+                iu = e.single_dose * float(knowledge.profiles.common["iu_per_ug"]["value"])
+                values["single"] += f" ({_number(iu, loc)} {'IE' if loc == 'nl' else 'IU'})"
+        if e.dose_reason is not None:
+            text = reasons.get(e.dose_reason, reasons.get("other", {})).get(loc, e.dose_reason)
+            values["reason"] = values["reason_short"] = text
+    if "reason" not in values and "other" in reasons:
+        values["reason"] = values["reason_short"] = reasons["other"][loc]
+    values.setdefault("single", "?")
+    values.setdefault("order_name", "?")
     return values
 
 
@@ -202,6 +226,10 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
         route = (
             (", " + ("toedieningsweg niet vermeld" if nl else "route not stated")) if e.note == "route-unknown" else ""
         )
+        if e.value is not None and e.upper_bound:
+            dose = dose.replace(", ", ", " + ("tot " if nl else "up to "), 1)
+        if e.course_days is not None and e.value is not None:
+            dose += f", {'kuur van' if nl else 'course of'} {_number(e.course_days, loc)} {'dagen' if nl else 'days'}"
         return f"{prefix}{e.name} ({cls}; {how}{dose}{route}){ref}"
     if e.kind == "order" and e.analyte:
         return f"order: {e.name}{ref}"

@@ -57,6 +57,12 @@ class Evidence:
     note: str | None = None
     derived_from: list[str] = field(default_factory=list)
     rule: str | None = None
+    # dose of an order (h18): why it was not computed, or its single dose, course length, upper-bound flag
+    dose_note: str | None = None
+    dose_reason: str | None = None
+    single_dose: float | None = None
+    course_days: float | None = None
+    upper_bound: bool = False
 
 
 @dataclass
@@ -430,13 +436,55 @@ def _order_fact(
 ) -> None:
     fact: Fact = {"kind": "order", "type": "medication", "class": match.med_class}
     dose_evidence = Evidence("order", ref, name=match.name, med_class=match.med_class, matched_on=match.matched_on)
-    if match.med_class in ("vitd-native", "mg-supplement"):
+    if match.med_class in DOSE_CHECKED_CLASSES:
         ingredient = med_class.ingredients.get(match.ingredient) if match.ingredient else None
         try:
-            dose = daily_dose(resource.dosageInstruction or [], match.med_class, ingredient, medication, knowledge)
+            dose = daily_dose(
+                resource.dosageInstruction or [],
+                match.med_class,
+                ingredient,
+                medication,
+                knowledge,
+                _ingredient_matcher(match.med_class, knowledge),
+            )
         except DoseError as error:
             facts.reports.append(Report("facts", ref, f"daily dose of {match.name} not computed: {error}"))
+            fact["dose"] = "not-computed"
+            dose_evidence.dose_note = str(error)
+            dose_evidence.dose_reason = error.code
         else:
-            fact["daily_dose"] = round(dose.value, 3)
-            dose_evidence.value, dose_evidence.unit = round(dose.value, 3), dose.unit
+            _dose_fields(dose, fact, dose_evidence)
     facts.add(fact, dose_evidence)
+
+
+# Classes whose order dose is checked against an upper level: an order whose dose cannot be computed
+# gets a "dose not checked" card instead of silence.
+DOSE_CHECKED_CLASSES = ("vitd-native", "mg-supplement")
+
+
+def _ingredient_matcher(med_class: str, knowledge: Knowledge) -> Any:
+    """Which of the class's ingredients a Medication.ingredient item is (none: another ingredient)."""
+
+    def match(concept: Any) -> list[str]:
+        if concept is None:
+            return []
+        return [
+            m.ingredient or m.med_class for m in classify_medication([concept], knowledge) if m.med_class == med_class
+        ]
+
+    return match
+
+
+def _dose_fields(dose: Any, fact: Fact, evidence: Evidence) -> None:
+    """The computed dose on the order fact (rules) and its evidence (card text)."""
+    fact["dose"] = "one-off" if dose.one_off else "computed"
+    fact["single_dose"] = round(dose.single, 3)
+    if dose.per_day is not None:
+        fact["daily_dose"] = round(dose.per_day, 3)
+        evidence.value = round(dose.per_day, 3)
+    if dose.course_days is not None:
+        fact["course_days"] = round(dose.course_days, 2)
+    evidence.unit = dose.unit
+    evidence.single_dose = round(dose.single, 3)
+    evidence.course_days = dose.course_days
+    evidence.upper_bound = dose.upper_bound

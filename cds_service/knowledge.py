@@ -174,6 +174,8 @@ class CardDefinition(_Model):
     title: Text
     cite: list[str]
     variants: dict[str, CardVariant]
+    # texts for the `{reason}` of a card, per reason code (dose-not-checked: why the dose was not computed)
+    reasons: dict[str, Text] = Field(default_factory=dict)
 
 
 class CardCommon(_Model):

@@ -1029,15 +1029,15 @@ def build() -> None:
     p = "sg-nl-6"
     scenario(
         "sg-nl-vitd-dose-uncomputable",
-        "Colecalciferol '1 tablet' without strength: no dose card, reported.",
+        "Colecalciferol '1 tablet' without strength: no upper-limit card; 'dose not checked' says why (issue 18).",
         "order-sign",
         [patient(p, "1982-02-02")],
-        {},
+        {"dose-not-checked": "info"},
         ["vitd-dose-above-ul"],
         pid=p,
         drafts=[draft_med(p, [{"system": ATC, "code": "A11CC05"}], "Colecalciferol tablet", (1, "tablet", "{tbl}"))],
         shaped_on=PDDI,
-        left_out=["needs the product's strength"],
+        left_out=["needs the strength of the product's ingredient"],
     )
     p = "sg-nl-7"
     scenario(
@@ -1050,6 +1050,343 @@ def build() -> None:
         pid=p,
         drafts=[draft_med(p, [{"system": ATC, "code": "A11CC05"}], "Colecalciferol 800 IE", (800, "IE", "[iU]"))],
         shaped_on=PDDI,
+    )
+    build_h18_doses()
+
+
+# --- issue 18 (h18): order hooks a prescriber can rely on -----------------------------------------------
+GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+
+
+def h18_draft(
+    pid: str,
+    dosages: list[dict[str, Any]],
+    *,
+    coding: list[dict[str, str]] | None = None,
+    text: str,
+    ingredients: list[tuple[dict[str, Any], float, str, float, str]] | None = None,
+    extension: list[dict[str, Any]] | None = None,
+    nl: bool = True,
+) -> dict[str, Any]:
+    """A draft MedicationRequest; with `ingredients` its product is a contained Medication with strengths.
+
+    NL: a zib PharmaceuticalProduct with GPK + ATC; US: a product with its ingredient strengths.
+    """
+    request: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": _id("draft", pid),
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "dosageInstruction": [{"route": ORAL_NL if nl else ORAL_US, **d} for d in dosages],
+    }
+    if ingredients is None:
+        request["medicationCodeableConcept"] = {"coding": coding or [], "text": text}
+        return request
+    medication: dict[str, Any] = {
+        "resourceType": "Medication",
+        "id": "product",
+        "code": {"coding": coding or [], "text": text},
+        "ingredient": [
+            {
+                "itemCodeableConcept": item,
+                "isActive": True,
+                "strength": {
+                    "numerator": {"value": num, "unit": num_unit, "system": UCUM, "code": num_unit},
+                    "denominator": {"value": den, "unit": den_unit},
+                },
+            }
+            for item, num, num_unit, den, den_unit in ingredients
+        ],
+    }
+    if nl:
+        medication["meta"] = {"profile": ["http://nictiz.nl/fhir/StructureDefinition/pharmaceuticalproduct"]}
+    if extension:
+        medication["extension"] = extension
+    request["contained"] = [medication]
+    request["medicationReference"] = {"reference": "#product", "display": text}
+    return request
+
+
+def dose(value: float, unit: str, code: str | None = None) -> list[dict[str, Any]]:
+    q: dict[str, Any] = {"value": value, "unit": unit}
+    if code:
+        q |= {"system": UCUM, "code": code}
+    return [{"doseQuantity": q}]
+
+
+def every(frequency: int, period: float, unit: str, **more: Any) -> dict[str, Any]:
+    return {"repeat": {"frequency": frequency, "period": period, "periodUnit": unit, **more}}
+
+
+def build_h18_doses() -> None:
+    """Dose arithmetic probes of issue 18: each was wrong or silent before; NL zib and US Core shapes."""
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    NLMP = "Nictiz zib2020 MedicationAgreement with PharmaceuticalProduct (GPK + ATC, ingredient strength)"
+    colecalciferol = {
+        "coding": [{"system": ATC, "code": "A11CC05", "display": "colecalciferol"}],
+        "text": "colecalciferol",
+    }
+    p = "sg-nl-h18-1"
+    oil = [
+        {"system": GPK, "code": "990001", "display": "COLECALCIFEROL 20.000IE/ML DRUPPELS"},
+        {"system": ATC, "code": "A11CC05"},
+    ]
+    scenario(
+        "sg-nl-h18-vitd-drop-not-ml",
+        "1 druppel of a 20,000 IE/mL oil: the strength is per mL and no drops-per-mL is stated, so no dose "
+        "(before: read as 1 mL, '500 µg per day above the upper limit'); 'dose not checked' says why.",
+        "order-sign",
+        [patient(p, "1950-03-03")],
+        {"dose-not-checked": "info"},
+        ["vitd-dose-above-ul"],
+        pid=p,
+        drafts=[
+            h18_draft(
+                p,
+                [{"timing": every(1, 1, "d"), "doseAndRate": dose(1, "druppel")}],
+                coding=oil,
+                text="COLECALCIFEROL 20.000IE/ML DRUPPELS",
+                ingredients=[(colecalciferol, 20000, "[iU]", 1, "mL")],
+            )
+        ],
+        shaped_on=NLMP,
+        left_out=["no drops-per-mL stated"],
+    )
+    p = "sg-nl-h18-2"
+    chew = [
+        {"system": GPK, "code": "990002", "display": "CALCI-CHEW D3 KAUWTABLET 500MG/400IE"},
+        {"system": ATC, "code": "A12AX"},
+    ]
+    calcium = {
+        "coding": [{"system": ATC, "code": "A12AA04", "display": "calciumcarbonaat"}],
+        "text": "calciumcarbonaat",
+    }
+    scenario(
+        "sg-nl-h18-calci-chew-calcium-strength-only",
+        "Calci-Chew D3 sent with only its calcium strength (1,250 mg): never read as vitamin D "
+        "(before: 2,500,000 µg per day); 'dose not checked'.",
+        "order-sign",
+        [patient(p, "1944-04-04")],
+        {"dose-not-checked": "info"},
+        ["vitd-dose-above-ul"],
+        pid=p,
+        drafts=[
+            h18_draft(
+                p,
+                [{"timing": every(2, 1, "d"), "doseAndRate": dose(1, "kauwtablet")}],
+                coding=chew,
+                text="CALCI-CHEW D3 KAUWTABLET 500MG/400IE",
+                ingredients=[(calcium, 1250, "mg", 1, "kauwtablet")],
+            )
+        ],
+        shaped_on=NLMP,
+        left_out=["needs the strength of the product's ingredient"],
+    )
+    p = "sg-nl-h18-3"
+    scenario(
+        "sg-nl-h18-vitd-dose-range-top",
+        "Colecalciferol 25 µg tablets, 2 to 6 a day: the top of the range (150 µg) is above the upper limit.",
+        "order-sign",
+        [patient(p, "1960-05-05")],
+        {"vitd-dose-above-ul": "warning"},
+        ["dose-not-checked"],
+        pid=p,
+        drafts=[
+            h18_draft(
+                p,
+                [
+                    {
+                        "timing": every(1, 1, "d"),
+                        "doseAndRate": [
+                            {
+                                "doseRange": {
+                                    "low": {"value": 2, "unit": "tablet"},
+                                    "high": {"value": 6, "unit": "tablet"},
+                                }
+                            }
+                        ],
+                    }
+                ],
+                coding=[
+                    {"system": GPK, "code": "990003", "display": "COLECALCIFEROL TABLET 25UG"},
+                    {"system": ATC, "code": "A11CC05"},
+                ],
+                text="COLECALCIFEROL TABLET 25UG",
+                ingredients=[(colecalciferol, 25, "ug", 1, "tablet")],
+            )
+        ],
+        shaped_on=NLMP,
+    )
+    p = "sg-us-h18-1"
+    cholecalciferol_text = "Vitamin D3 (cholecalciferol) 300,000 IU oral solution"
+    scenario(
+        "sg-us-h18-vitd-one-off-300000",
+        "A one-off 300,000 IU (count 1): a single dose, not 7,500 µg per day; no upper-limit card, "
+        "'dose not checked' says the daily limit does not apply.",
+        "order-sign",
+        [patient(p, "1955-06-06", nl=False)],
+        {"dose-not-checked": "info"},
+        ["vitd-dose-above-ul"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[
+            h18_draft(
+                p,
+                [{"timing": every(1, 1, "d", count=1), "doseAndRate": dose(300000, "IU", "[iU]")}],
+                text=cholecalciferol_text,
+                nl=False,
+            )
+        ],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-us-h18-2"
+    loading = {
+        "sequence": 1,
+        "text": "50,000 IU weekly for 6 weeks",
+        "timing": every(1, 1, "wk", count=6),
+        "doseAndRate": dose(50000, "IU", "[iU]"),
+    }
+    maintenance = {
+        "sequence": 2,
+        "text": "then 50,000 IU monthly",
+        "timing": every(1, 1, "mo"),
+        "doseAndRate": dose(50000, "IU", "[iU]"),
+    }
+    scenario(
+        "sg-us-h18-vitd-loading-course",
+        "50,000 IU weekly for 6 weeks then monthly (two dosage instructions in sequence): the loading phase "
+        "averages 179 µg/day, above the upper limit (before: not computed, silent).",
+        "order-sign",
+        [patient(p, "1966-07-07", nl=False)],
+        {"vitd-dose-above-ul": "warning"},
+        ["dose-not-checked"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[h18_draft(p, [loading, maintenance], text="Cholecalciferol 50,000 IU capsule", nl=False)],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-us-h18-3"
+    scenario(
+        "sg-us-h18-vitd-unt",
+        "Cholecalciferol 5,000 UNT daily (unit 'UNT'): 125 µg/day, above the upper limit (before: not read).",
+        "order-sign",
+        [patient(p, "1970-08-08", nl=False)],
+        {"vitd-dose-above-ul": "warning"},
+        ["dose-not-checked"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[
+            h18_draft(
+                p,
+                [{"timing": every(1, 1, "d"), "doseAndRate": dose(5000, "UNT")}],
+                text="cholecalciferol 5000 UNT oral capsule",
+                nl=False,
+            )
+        ],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-us-h18-4"
+    scenario(
+        "sg-us-h18-vitd-microgram",
+        "Cholecalciferol 125 microgram daily (unit spelled 'microgram'): above the upper limit (before: not read).",
+        "order-sign",
+        [patient(p, "1970-08-08", nl=False)],
+        {"vitd-dose-above-ul": "warning"},
+        ["dose-not-checked"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[
+            h18_draft(
+                p,
+                [{"timing": every(1, 1, "d"), "doseAndRate": dose(125, "microgram")}],
+                text="cholecalciferol 125 microgram",
+                nl=False,
+            )
+        ],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-us-h18-5"
+    mg_oxide = {"coding": [{"system": ATC, "code": "A12CC10", "display": "magnesium oxide"}], "text": "magnesium oxide"}
+    scenario(
+        "sg-us-h18-mg-as-needed-max",
+        "Magnesium oxide 400 mg tablets as needed, at most 2 a day: up to 482 mg elemental, above the US limit "
+        "(before: no timing, silent).",
+        "order-sign",
+        [patient(p, "1975-09-09", nl=False)],
+        {"mg-dose-above-ul": "warning"},
+        ["dose-not-checked"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[
+            h18_draft(
+                p,
+                [
+                    {
+                        "asNeededBoolean": True,
+                        "doseAndRate": dose(1, "tablet"),
+                        "maxDosePerPeriod": {
+                            "numerator": {"value": 2, "unit": "tablet"},
+                            "denominator": {"value": 1, "unit": "d", "system": UCUM, "code": "d"},
+                        },
+                    }
+                ],
+                text="Magnesium oxide 400 mg tablet",
+                ingredients=[(mg_oxide, 400, "mg", 1, "tablet")],
+                nl=False,
+            )
+        ],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-us-h18-6"
+    scenario(
+        "sg-us-h18-mg-meq",
+        "Magnesium 30 mEq a day (15 mmol, 365 mg elemental): above the US limit of 350 mg (before: mEq not read).",
+        "order-sign",
+        [patient(p, "1975-09-09", nl=False)],
+        {"mg-dose-above-ul": "warning"},
+        ["dose-not-checked"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[
+            h18_draft(
+                p,
+                [{"timing": every(1, 1, "d"), "doseAndRate": dose(30, "mEq", "meq")}],
+                coding=[{"system": ATC, "code": "A12CC10"}],
+                text="Magnesium oxide",
+                nl=False,
+            )
+        ],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-us-h18-7"
+    scenario(
+        "sg-us-h18-mg-as-needed-no-max",
+        "Magnesium oxide as needed without a maximum: 'dose not checked', no upper-limit card.",
+        "order-sign",
+        [patient(p, "1975-09-09", nl=False)],
+        {"dose-not-checked": "info"},
+        ["mg-dose-above-ul"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[
+            h18_draft(
+                p,
+                [{"asNeededBoolean": True, "doseAndRate": dose(1, "tablet")}],
+                text="Magnesium oxide 400 mg tablet",
+                ingredients=[(mg_oxide, 400, "mg", 1, "tablet")],
+                nl=False,
+            )
+        ],
+        shaped_on=PDDI,
+        locale="en",
+        left_out=["as needed without maxDosePerPeriod"],
     )
 
 

@@ -205,6 +205,7 @@ def test_medications_left_out_and_reported(knowledge: Knowledge, case: str, reas
         ("vitd-monthly-50000iu", 1250 / (365.25 / 12)),  # 50,000 IE a month
         ("vitd-tablet-strength", 25.0),  # 1 tablet of a product with 25 µg per tablet
         ("vitd-timing-code-bid", 20.0),  # 400 IE twice daily (timing code BID)
+        ("vitd-frequency-range", 40.0),  # 800 IE 1-2 times a day: the top of the range (issue 18)
         ("mg-oxide-mg", 603.0),  # 2 x 500 mg MgO x 60.3 % elemental
         ("mg-mmol", 243.05),  # 10 mmol Mg
     ],
@@ -218,10 +219,9 @@ def test_daily_doses(knowledge: Knowledge, case: str, dose: float) -> None:
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
-        ("vitd-tablet-no-strength", "needs the product's strength"),
-        ("vitd-frequency-range", "range is not averaged"),
+        ("vitd-tablet-no-strength", "needs the strength of the product's ingredient"),
         ("vitd-no-timing", "no timing"),
-        ("vitd-two-dosages", "exactly one dosageInstruction"),
+        ("vitd-two-dosages", "without a sequence"),
         ("vitd-calcifediol", "not comparable"),
         ("mg-citrate-mg", "unknown magnesium salt"),
     ],

@@ -51,6 +51,11 @@ def order(med_class: str, dose: float | None = None) -> list[Fact]:
     return [fact, med(med_class, draft="yes")]
 
 
+def dosed(med_class: str, **fields: Any) -> list[Fact]:
+    """A draft order with the dose fields of cds_service.facts (issue 18: dose, daily_dose, single_dose)."""
+    return [{"kind": "order", "type": "medication", "class": med_class, **fields}, med(med_class, draft="yes")]
+
+
 def order_lab(analyte: str) -> Fact:
     return {"kind": "order", "type": "service", "analyte": analyte}
 
@@ -435,6 +440,41 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         None,
     ),
     ("order-hook-no-ppi-card", ORD, "nl-be", flat(med("ppi"), lab("mg", 0.4, "low")), "mg-loss-ppi", None),
+    # issue 18: a dose that cannot be computed, or a one-off dose, is said to be unchecked
+    ("dose-not-computed", ORD, "nl-be", flat(dosed("vitd-native", dose="not-computed")), "dose-not-checked", "info"),
+    (
+        "dose-not-computed-mg",
+        ORD,
+        "nl-be",
+        flat(dosed("mg-supplement", dose="not-computed")),
+        "dose-not-checked",
+        "info",
+    ),
+    (
+        "dose-one-off",
+        ORD,
+        "nl-be",
+        flat(dosed("vitd-native", dose="one-off", single_dose=7500.0)),
+        "dose-not-checked",
+        "info",
+    ),
+    (
+        "dose-computed",
+        ORD,
+        "nl-be",
+        flat(dosed("vitd-native", dose="computed", daily_dose=20.0)),
+        "dose-not-checked",
+        None,
+    ),
+    ("dose-other-class", ORD, "nl-be", flat(dosed("ppi", dose="not-computed")), "dose-not-checked", None),
+    (
+        "dose-one-off-no-ul",
+        ORD,
+        "nl-be",
+        flat(dosed("vitd-native", dose="one-off", single_dose=7500.0), patient(50)),
+        "vitd-dose-above-ul",
+        None,
+    ),
 ]
 
 

@@ -52,6 +52,7 @@ def _evidence() -> FactSet:
         matched_on="atc",
         value=125.0,
         unit="ug",
+        single_dose=125.0,
     )
     facts.evidence["missing"] = Evidence("lab-missing", analyte="mg")
     return facts
@@ -148,4 +149,4 @@ def test_proposed_medication_orders_are_within_the_upper_limit(knowledge: Knowle
         (match,) = classify_medication([order.medicationCodeableConcept], knowledge)
         ingredient = knowledge.medications.classes[match.med_class].ingredients.get(match.ingredient or "")
         dose = daily_dose(order.dosageInstruction or [], match.med_class, ingredient, None, knowledge)
-        assert 0 < dose.value <= limit
+        assert dose.per_day is not None and 0 < dose.per_day <= limit
