@@ -253,7 +253,7 @@ def _suggestions(
 ) -> list[Suggestion]:
     missing = {e.analyte for e in facts.evidence.values() if e.kind == "lab-missing"}
     orders = [e for e in why if e.kind == "order" and e.reference]
-    out = []
+    out: list[Suggestion] = []
     for template in templates:
         if template.when_missing and template.analyte not in missing:
             continue
@@ -272,7 +272,13 @@ def _suggestions(
         if template.kind == "create-medication-order" and template.medication is not None:
             actions.append(_medication_order(template.medication, ctx))
         if actions:
-            out.append(Suggestion(label=template.label[ctx.locale], uuid=str(uuid.uuid4()), actions=actions))
+            # isRecommended always sent (optional in CDS Hooks 2.0, required by some clients' models): the
+            # first suggestion is the card's recommended one.
+            out.append(
+                Suggestion(
+                    label=template.label[ctx.locale], uuid=str(uuid.uuid4()), isRecommended=not out, actions=actions
+                )
+            )
     return out
 
 

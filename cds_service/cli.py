@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,9 +14,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from .bundle_import import BundleError
+from .bundle_import import bundle_to_request as bundle_to_request_body
 from .evaluation import Evaluation, Evaluator, InputError, find_requests, read_json
-from .fhir_client import bundle_resources
-from .fixture_fhir import prefetch_for
 from .knowledge import load_knowledge
 from .services import HOOK_CONTEXT, prefetch_templates
 from .settings import PROFILES, Settings
@@ -162,6 +161,8 @@ def bundle_to_request(
 ) -> None:
     """Turn a FHIR Bundle into a CDS Hooks request, prefetch filled as the service's templates ask.
 
+    References between entries (`urn:uuid:` and `fullUrl`) are resolved as a FHIR server would on import;
+    a warning names each prefetch key left empty although the Bundle had resources of its type.
     For order-select and order-sign, MedicationRequests and ServiceRequests with status `draft` become
     `context.draftOrders` (all of them selected for order-select).
     """
@@ -171,34 +172,17 @@ def bundle_to_request(
         body = read_json(bundle)
     except InputError as error:
         raise _fail(str(error)) from None
-    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+    if not isinstance(body, dict):
         raise _fail(f"{bundle}: not a FHIR Bundle")
-    resources = bundle_resources(body)
-    patient_ids = [r.get("id") for r in resources if r.get("resourceType") == "Patient"]
-    if patient is None:
-        if len(patient_ids) != 1:
-            raise _fail(f"{bundle}: holds {len(patient_ids)} Patient resources; name one with --patient")
-        patient = str(patient_ids[0])
-    is_draft = {"MedicationRequest", "ServiceRequest"}
-    drafts = [r for r in resources if r.get("resourceType") in is_draft and r.get("status") == "draft"]
-    record = [r for r in resources if r not in drafts]
-    context: dict[str, Any] = {"userId": user, "patientId": patient}
-    if hook != "patient-view":
-        if not drafts:
-            raise _fail(f"{bundle}: no draft MedicationRequest or ServiceRequest for {hook}")
-        context["draftOrders"] = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": d} for d in drafts],
-        }
-        if hook == "order-select":
-            context["selections"] = [f"{d['resourceType']}/{d.get('id')}" for d in drafts]
-    request = {
-        "hook": hook,
-        "hookInstance": str(uuid.uuid4()),
-        "context": context,
-        "prefetch": prefetch_for(record, prefetch_templates(load_knowledge()), context),
-    }
+    try:
+        imported = bundle_to_request_body(
+            body, prefetch_templates(load_knowledge()), hook=hook, patient=patient, user=user
+        )
+    except BundleError as error:
+        raise _fail(f"{bundle}: {error}") from None
+    for warning in imported.warnings:
+        err.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    request = imported.request
     text = json.dumps(request, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)

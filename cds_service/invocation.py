@@ -18,6 +18,7 @@ from .cards import RenderContext, render_cards
 from .engine import RuleEngine
 from .errors import Issue, ServiceError, json_path
 from .facts import EvaluationContext, build_facts
+from .identity import keep_patient_data
 from .knowledge import Knowledge
 from .models import CDSRequest, CDSResponse
 from .parsing import Selection, parse_record
@@ -97,9 +98,10 @@ async def invoke(
 
     profile = profile or settings.profile
     prefetched = await resolve_prefetch(request, service.prefetch, access if request.fhirServer else None)
+    context = keep_patient_data(prefetched, request.context)
     lap("prefetch")
     now = now or datetime.now(UTC)
-    record = parse_record(prefetched, request.context, knowledge, _selection(knowledge, settings, now))
+    record = parse_record(prefetched, context, knowledge, _selection(knowledge, settings, now))
     lap("parse")
     selections = request.context.get("selections")
     ctx = EvaluationContext(

@@ -13,6 +13,7 @@ from cds_service.services import prefetch_templates
 from .fhir_server import FIXTURES, load_record
 
 TEMPLATES = prefetch_templates(load_knowledge())
+SPEC_EXAMPLES = FIXTURES / "cds-hooks-examples"
 PATIENTS = {"nl-ppi-low-mg": "nl-1", "us-vitd-deficient": "us-1"}
 
 
@@ -22,9 +23,8 @@ def draft_orders(name: str) -> dict[str, Any]:
 
 
 def spec_example(path: str) -> dict[str, Any]:
-    """One of the published CDS Hooks examples in shared/reference/cds-hooks-examples."""
-    root = FIXTURES.parent.parent / "shared" / "reference" / "cds-hooks-examples"
-    text = (root / path).read_text(encoding="utf-8")
+    """One of the published CDS Hooks examples, vendored in fhir_fixtures/cds-hooks-examples (README: provenance)."""
+    text = (SPEC_EXAMPLES / path).read_text(encoding="utf-8")
     example: dict[str, Any] = json.loads("{" + text + "}" if path.endswith(".fragment.json") else text)
     return example
 

@@ -53,6 +53,10 @@ def check_service_response(body: dict[str, Any]) -> None:
             assert card["selectionBehavior"] in ("at-most-one", "any"), "G7"
         for reason in card.get("overrideReasons", []):
             assert reason["code"] and reason["system"] and reason["display"], "G8"
+        recommended = [s.get("isRecommended") for s in card.get("suggestions", [])]
+        # H2: optional in 2.0, but clients' models (HealthChain) require it: issue 12 sends it on every suggestion
+        assert all(isinstance(r, bool) for r in recommended), "H2: isRecommended on every suggestion"
+        assert not recommended or recommended.count(True) == 1, "H2: exactly one recommended suggestion"
         for suggestion in card.get("suggestions", []):
             assert suggestion["label"], "H1"
             uuid.UUID(suggestion["uuid"])
