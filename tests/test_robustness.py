@@ -125,11 +125,14 @@ def resources(draw: st.DrawFn) -> dict[str, Any]:
 def test_arbitrary_fhir_shapes_never_break_a_request(
     make_sync_client: Any, shapes: list[dict[str, Any]], key: str
 ) -> None:
-    """A flawed resource is left out and reported; the request as a whole still answers 200."""
+    """A flawed resource is left out and reported; the request as a whole still answers 200, unless a Patient
+    that is not context.patientId was sent: then the prefetch is another patient's, a 412 (issue 12)."""
     body = request()
     body["prefetch"][key] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in shapes]}
     response = make_sync_client.post("/cds-services/vitd-mg-patient-view", content=json.dumps(body))
-    assert response.status_code == 200, response.text
+    patient_id = body["context"]["patientId"]
+    foreign = any(r["resourceType"] == "Patient" and r["id"] != patient_id for r in shapes)
+    assert response.status_code == (412 if foreign else 200), response.text
 
 
 @pytest.fixture(scope="module")
