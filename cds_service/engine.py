@@ -8,7 +8,6 @@ action errors surfaced as exceptions (they are our bug, not the caller's).
 from __future__ import annotations
 
 import contextlib
-import operator
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -19,8 +18,7 @@ from durable import engine as durable_engine
 
 from .facts import Fact
 from .knowledge import Knowledge, Rule
-
-_OPERATORS = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte", "ne": "$neq"}
+from .rule_language import CompiledRule, RuleLanguageError, compile_rule, strata
 
 
 class RuleEngineError(RuntimeError):
@@ -53,21 +51,21 @@ class RuleEngine:
         self._lock = threading.Lock()
         self._collected: dict[str, list[Derived]] = {}
         self._names: dict[tuple[str, str], str] = {}
-        self._observers: dict[tuple[str, str], list[tuple[str, list[Callable[[dict[str, Any]], bool]]]]] = {}
+        self._rules: dict[tuple[str, str], dict[str, CompiledRule]] = {}
+        self._strata: dict[tuple[str, str], dict[str, int]] = {}
         version = knowledge.version.replace(".", "_")
         for profile in profiles:
             thresholds = knowledge.thresholds(profile)
             for group in ("patient-view", "orders"):
                 rules = knowledge.rulesets["findings"] + knowledge.rulesets[group]
                 name = f"vitdmg_{version}_{group}_{profile}".replace("-", "_")
-                enabled = [r for r in rules if _enabled(r, thresholds)]
-                compiled = {r.id: self._compile(r, thresholds) for r in enabled}
-                self._observers[(group, profile)] = [
-                    (kind, [_predicate(r.id, name, cond, thresholds) for name, cond in spec.items()])
-                    for r in enabled
-                    for join in r.when
-                    for kind, spec in join.items()
-                ]
+                try:
+                    parsed = {r.id: compile_rule(r, thresholds) for r in rules if _enabled(r, thresholds)}
+                    self._strata[(group, profile)] = strata(parsed.values())
+                except RuleLanguageError as error:
+                    raise RuleEngineError(str(error)) from error
+                self._rules[(group, profile)] = parsed
+                compiled = {rule_id: self._compile(rule) for rule_id, rule in parsed.items()}
                 compiled["__sink"] = {"all": [{"m": {"$ex": {"kind": 1}}}], "run": _sink}
                 try:
                     self._host.set_rulesets({name: compiled})
@@ -82,6 +80,7 @@ class RuleEngine:
 
     def evaluate(self, group: str, profile: str, facts: list[Fact]) -> list[Derived]:
         name = self._names[(group, profile)]
+        every_fact = facts
         facts = [f for f in facts if self._observed(group, profile, f)]
         sid = uuid.uuid4().hex
         with self._lock:
@@ -91,38 +90,42 @@ class RuleEngine:
                     state = self._host.assert_facts(name, [{**f, "sid": sid} for f in facts])
                     if isinstance(state, dict) and state.get("exception"):
                         raise RuleEngineError(f"rule action failed: {str(state['exception'])[:300]}")
-                return self._collected[sid]
+                collected = self._collected[sid]
             finally:
                 del self._collected[sid]
                 with contextlib.suppress(Exception):  # no state exists when no fact was asserted
                     self._host.delete_state(name, sid)
+        return self._without_exclusions(group, profile, every_fact, collected)
+
+    def _without_exclusions(self, group: str, profile: str, facts: list[Fact], derived: list[Derived]) -> list[Derived]:
+        """Withdraw derived facts whose rule's `unless` matches a final fact, and all that rests on them.
+
+        Decided stratum by stratum after chaining (rule_language.strata), so fact order never matters.
+        """
+        rules, level = self._rules[(group, profile)], self._strata[(group, profile)]
+        pool: list[dict[str, Any]] = list(facts)
+        kept_ids = {str(f.get("id")) for f in facts}
+        kept: list[Derived] = []
+        for stratum in sorted({level[d.rule] for d in derived}):
+            for d in derived:
+                if level[d.rule] != stratum or not all(b in kept_ids for b in d.because):
+                    continue
+                exclusions = rules[d.rule].unless
+                if any(p.matches(f) for p in exclusions for f in pool):
+                    continue
+                kept.append(d)
+                kept_ids.add(d.id)
+                pool.append({"kind": d.kind, **d.fields, "id": d.id})
+        return kept
 
     def _observed(self, group: str, profile: str, fact: Fact) -> bool:
         """Whether any rule could join this input fact; others are not asserted (each costs a sink action)."""
-        return any(
-            kind == fact.get("kind") and all(test(fact) for test in tests)
-            for kind, tests in self._observers[(group, profile)]
-        )
+        return any(p.matches(fact) for rule in self._rules[(group, profile)].values() for p in rule.when)
 
-    def _compile(self, rule: Rule, thresholds: dict[str, Any]) -> dict[str, Any]:
-        conditions = []
-        aliases = []
-        for index, join in enumerate(rule.when):
-            if len(join) != 1:
-                raise RuleEngineError(f"rule {rule.id}: each `when` item names one fact kind")
-            ((kind, spec),) = join.items()
-            alias = f"a{index}"
-            aliases.append(alias)
-            terms: list[dict[str, Any]] = [{"kind": kind}]
-            for field_name, condition in spec.items():
-                terms += _terms(rule.id, field_name, condition, thresholds)
-            conditions.append({alias: {"$and": terms}})
-        then = dict(rule.then)
-        if "finding" in then:
-            output = {"kind": "finding", "code": then.pop("finding"), **then}
-        else:
-            output = {"kind": "card", "code": then.pop("card"), **then}
-        return {"all": conditions, "run": self._action(rule.id, output, aliases)}
+    def _compile(self, rule: CompiledRule) -> dict[str, Any]:
+        aliases = [f"a{index}" for index in range(len(rule.when))]
+        conditions = [{alias: p.durable()} for alias, p in zip(aliases, rule.when, strict=True)]
+        return {"all": conditions, "run": self._action(rule.id, rule.output, aliases)}
 
     def _action(self, rule_id: str, output: dict[str, Any], aliases: list[str]) -> Callable[[Any], None]:
         def run(c: Any) -> None:
@@ -144,75 +147,3 @@ def _sink(c: Any) -> None:
 
 def _enabled(rule: Rule, thresholds: dict[str, Any]) -> bool:
     return rule.enabled_if is None or bool(thresholds.get(rule.enabled_if))
-
-
-def _resolve(rule_id: str, value: Any, thresholds: dict[str, Any]) -> Any:
-    """`$a.b.0.c` -> the threshold at that path (numbers as float, so comparisons are never textual)."""
-    if not (isinstance(value, str) and value.startswith("$")):
-        return value
-    current: Any = thresholds
-    for part in value[1:].split("."):
-        try:
-            current = current[int(part)] if isinstance(current, list) else current[part]
-        except (KeyError, IndexError, ValueError, TypeError) as error:
-            raise RuleEngineError(f"rule {rule_id}: unknown threshold {value}") from error
-    if not isinstance(current, int | float) or isinstance(current, bool):
-        raise RuleEngineError(f"rule {rule_id}: threshold {value} is not a number")
-    return float(current)
-
-
-def _terms(rule_id: str, field_name: str, condition: Any, thresholds: dict[str, Any]) -> list[dict[str, Any]]:
-    if not isinstance(condition, dict):
-        return [{field_name: _resolve(rule_id, condition, thresholds)}]
-    terms: list[dict[str, Any]] = []
-    for op, operand in condition.items():
-        if op == "in":
-            terms.append({"$or": [{field_name: _resolve(rule_id, v, thresholds)} for v in operand]})
-        elif op in _OPERATORS:
-            terms.append({_OPERATORS[op]: {field_name: _resolve(rule_id, operand, thresholds)}})
-        else:
-            raise RuleEngineError(f"rule {rule_id}: unknown operator {op!r}")
-    return terms
-
-
-def _predicate(
-    rule_id: str, field_name: str, condition: Any, thresholds: dict[str, Any]
-) -> Callable[[dict[str, Any]], bool]:
-    """The Python twin of `_terms`, to decide which facts are worth asserting."""
-    if not isinstance(condition, dict):
-        wanted = _resolve(rule_id, condition, thresholds)
-        return lambda fact: bool(fact.get(field_name) == wanted)
-    checks: list[tuple[str, Any]] = [
-        (op, _resolve_all(rule_id, operand, thresholds)) for op, operand in condition.items()
-    ]
-
-    def test(fact: dict[str, Any]) -> bool:
-        if field_name not in fact:
-            return False
-        value = fact[field_name]
-        for op, operand in checks:
-            if op == "in":
-                if value not in operand:
-                    return False
-            elif op == "ne":
-                if value == operand:
-                    return False
-            elif not isinstance(value, int | float) or not _ORDER[op](value, operand):
-                return False
-        return True
-
-    return test
-
-
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "lt": operator.lt,
-    "lte": operator.le,
-    "gt": operator.gt,
-    "gte": operator.ge,
-}
-
-
-def _resolve_all(rule_id: str, operand: Any, thresholds: dict[str, Any]) -> Any:
-    if isinstance(operand, list):
-        return [_resolve(rule_id, v, thresholds) for v in operand]
-    return _resolve(rule_id, operand, thresholds)

@@ -117,10 +117,12 @@ class Citation(_Model):
 
 
 class Rule(_Model):
-    """One forward-chaining rule: `when` is a list of `{kind: {field: value-or-condition}}` joins."""
+    """One forward-chaining rule: `when` is a list of `{kind: {field: value-or-condition}}` joins; `unless`
+    items in the same form each withdraw the rule's result when any fact matches them (rule_language.py)."""
 
     id: str
     when: list[dict[str, dict[str, Any]]]
+    unless: list[dict[str, dict[str, Any]]] = Field(default_factory=list)
     then: dict[str, Any]
     cite: list[str] = Field(default_factory=list)
     enabled_if: str | None = None
@@ -327,7 +329,10 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
 
 def catalog_markdown(knowledge: Knowledge) -> str:
     """The card catalog as the Markdown table rules/README.md carries (a test keeps the two equal)."""
-    rows = ["| hook | code | indicators | variants | rules | cites |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| hook | code | indicators | variants | rules | exclusions (unless) | cites |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for group, label in (("patient-view", "patient-view"), ("orders", "order-select, order-sign")):
         by_code: dict[str, list[Rule]] = {}
         for rule in knowledge.rulesets[group]:
@@ -338,7 +343,25 @@ def catalog_markdown(knowledge: Knowledge) -> str:
             variants = sorted({str(r.then.get("variant", "default")) for r in rules})
             cites = ", ".join(knowledge.cards[code].cite)
             rule_ids = ", ".join(f"`{r.id}`" for r in rules)
+            exclusions = "<br>".join(
+                f"`{r.id}`: " + "; ".join(_words(item) for item in r.unless) for r in rules if r.unless
+            )
             rows.append(
-                f"| {label} | `{code}` | {'/'.join(indicators)} | {', '.join(variants)} | {rule_ids} | {cites} |"
+                f"| {label} | `{code}` | {'/'.join(indicators)} | {', '.join(variants)} | {rule_ids} "
+                f"| {exclusions or '—'} | {cites} |"
             )
     return "\n".join(rows)
+
+
+def _words(item: dict[str, dict[str, Any]]) -> str:
+    """A condition item as the catalog shows it (thresholds by name, as written in the ruleset)."""
+    parts = []
+    for kind, spec in item.items():
+        fields = []
+        for name, condition in spec.items():
+            if isinstance(condition, dict):
+                fields += [f"{name} {op} {value}" for op, value in condition.items()]
+            else:
+                fields.append(f"{name}={condition}")
+        parts.append(f"{kind} " + ", ".join(fields))
+    return "; ".join(parts)
