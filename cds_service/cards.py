@@ -130,7 +130,8 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
     }
     for evidence in facts.evidence.values():
         if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
-            values[f"{evidence.analyte}_value"] = f"{_number(evidence.value, loc)} {evidence.unit}"
+            shown = f"{evidence.comparator or ''}{_number(evidence.value, loc)}"
+            values[f"{evidence.analyte}_value"] = f"{shown} {evidence.unit}"
             values[f"{evidence.analyte}_date"] = evidence.date
             values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
     partners = [
@@ -194,7 +195,7 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     nl = loc == "nl"
     if e.kind == "lab" and e.analyte and e.value is not None:
         label = knowledge.labs.analytes[e.analyte].label[loc]
-        text = f"{label} {_number(e.value, loc)} {e.unit} {'op' if nl else 'on'} {e.date}"
+        text = f"{label} {e.comparator or ''}{_number(e.value, loc)} {e.unit} {'op' if nl else 'on'} {e.date}"
         if e.range and e.range_source in ("lab", "profile"):
             source = {"lab": "lab", "profile": "profiel" if nl else "profile"}[e.range_source]
             text += f" (ref. {_range(e, loc)}, {source})"

@@ -14,10 +14,12 @@ from typing import Any
 
 from ._dates import DAYS_PER_MONTH, age_years, to_datetime
 from ._dosage import DoseError, daily_dose
-from .knowledge import LOINC, SNOMED, Knowledge, MedicationClass, normalise_unit
+from ._lab_values import LabValue, interval_ends, read_value, unit_factor
+from .knowledge import LOINC, SNOMED, Knowledge, MedicationClass
 from .medication_classes import Coding, MedMatch, classify
 from .parsing import ParsedRecord
 from .reports import Report
+from .rule_language import value_cuts
 
 Fact = dict[str, Any]
 INTERPRETATION_LOW = {"L", "LL", "LU", "<"}
@@ -55,6 +57,7 @@ class Evidence:
     med_class: str | None = None
     matched_on: str | None = None
     note: str | None = None
+    comparator: str | None = None
     derived_from: list[str] = field(default_factory=list)
     rule: str | None = None
     # dose of an order (h18): why it was not computed, or its single dose, course length, upper-bound flag
@@ -153,7 +156,7 @@ def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContex
         if when < ctx.now - timedelta(days=months * DAYS_PER_MONTH):
             continue
         seen.add(analyte)
-        lab = _read_lab(obs, analyte, when, knowledge, defaults.get(analyte), facts, ref)
+        lab = _read_lab(obs, analyte, when, knowledge, defaults.get(analyte), facts, ref, ctx.profile)
         if lab is not None and (analyte not in latest or lab.when > latest[analyte].when):
             latest[analyte] = lab
     for analyte, lab in latest.items():
@@ -181,36 +184,34 @@ def _read_lab(
     default: dict[str, Any] | None,
     facts: FactSet,
     ref: str,
+    ctx_profile: str,
 ) -> _Lab | None:
-    quantity = obs.valueQuantity
-    if quantity is None or quantity.value is None:
-        facts.reports.append(Report("facts", ref, "no numeric valueQuantity; left out"))
-        return None
-    if quantity.comparator:
-        facts.reports.append(Report("facts", ref, f"value has comparator {quantity.comparator!r}; left out"))
-        return None
     definition = knowledge.labs.analytes[analyte]
-    factor = _unit_factor(quantity, definition.normalised_units)
-    if factor is None:
-        unit = quantity.code or quantity.unit
-        facts.reports.append(Report("facts", ref, f"unit {unit!r} unknown for {analyte}; left out"))
+    read = read_value(obs, definition.normalised_units)
+    if isinstance(read, str):
+        facts.reports.append(Report("facts", ref, read.replace("unknown;", f"unknown for {analyte};")))
         return None
-    value = float(Decimal(str(quantity.value))) * factor
+    value = read.canonical
     low, high, source = _reference_range(obs, definition.normalised_units)
     flag = "unknown"
-    if low is not None or high is not None:
-        flag = "low" if low is not None and value < low else "high" if high is not None and value > high else "normal"
-    else:
+    if low is None and high is None:
         flag, source = _interpretation(obs)
         if flag == "unknown" and default is not None:
             low, high, source = float(default["low"]), float(default["high"]), "profile"
-            flag = "low" if value < low else "high" if value > high else "normal"
+    if read.comparator is not None:
+        censored = _censored(read, analyte, knowledge, ctx_profile, low, high, facts, ref)
+        if censored is None:
+            return None
+        value = censored
+    if low is not None or high is not None:
+        flag = "low" if low is not None and value < low else "high" if high is not None and value > high else "normal"
     evidence = Evidence(
         "lab",
         ref,
         analyte=analyte,
-        value=round(value, 4),
+        value=round(read.canonical, 4),
         unit=definition.canonical_unit,
+        comparator=read.comparator,
         date=when.date().isoformat(),
         range=(low, high) if source in ("lab", "profile") else None,
         range_source=source,
@@ -218,12 +219,45 @@ def _read_lab(
     return _Lab(analyte, value, when, flag, evidence)
 
 
-def _unit_factor(quantity: Any, units: dict[str, float]) -> float | None:
-    """The factor to the canonical unit: UCUM code first, then the unit text (case variants included)."""
-    for candidate in (quantity.code, quantity.unit):
-        if isinstance(candidate, str) and normalise_unit(candidate) in units:
-            return units[normalise_unit(candidate)]
+def _censored(
+    read: LabValue,
+    analyte: str,
+    knowledge: Knowledge,
+    profile: str,
+    low: float | None,
+    high: float | None,
+    facts: FactSet,
+    ref: str,
+) -> float | None:
+    """The value a result such as `<10` is reasoned with, or None (left out and reported).
+
+    Every cut-off a rule applies to this analyte, and the reference range, must give the same answer at both
+    ends of what the result allows (`<10`: just below 10 and far below): then the nearest end stands for it.
+    When only the lab's range decides (`<0.6` with range 0.70-0.95 and a 0.50 critical limit) the result
+    is reasoned with as low at its bound, and the undecided limits are reported.
+    """
+    near, far = interval_ends(read.canonical, read.comparator)
+    shown = f"{read.comparator}{read.number:g}"
+    tests = [(t.words(), t) for t in value_cuts(knowledge, profile, analyte)]
+    undecided = [words for words, t in tests if t.matches({"value": near}) != t.matches({"value": far})]
+    flag_near = (low is not None and near < low, high is not None and near > high)
+    flag_far = (low is not None and far < low, high is not None and far > high)
+    if not undecided and flag_near == flag_far:
+        return near
+    if flag_near == flag_far and any(flag_near):
+        facts.reports.append(
+            Report("facts", ref, f"result {shown}: abnormal by the lab's range; cannot decide {', '.join(undecided)}")
+        )
+        return near
+    undecided_words = ", ".join(undecided) or "reference range"
+    facts.reports.append(
+        Report("facts", ref, f"result {shown} does not decide the {analyte} category ({undecided_words}); left out")
+    )
     return None
+
+
+def _unit_factor(quantity: Any, units: dict[str, float]) -> float | None:
+    return unit_factor(quantity, units)
 
 
 def _reference_range(obs: Any, units: dict[str, float]) -> tuple[float | None, float | None, str | None]:

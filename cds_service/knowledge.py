@@ -117,8 +117,10 @@ class Citation(_Model):
 
 
 class Rule(_Model):
-    """One forward-chaining rule: `when` is a list of `{kind: {field: value-or-condition}}` joins; `unless`
-    items in the same form each withdraw the rule's result when any fact matches them (rule_language.py)."""
+    """One forward-chaining rule: `when` is a list of `{kind: {field: value-or-condition}}` joins.
+
+    `unless` items in the same form each withdraw the rule's result when any fact matches them (rule_language.py).
+    """
 
     id: str
     when: list[dict[str, dict[str, Any]]]

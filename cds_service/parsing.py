@@ -23,8 +23,9 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from ._dates import to_datetime
+from ._lab_values import LabValue, read_value
 from .errors import json_path
-from .knowledge import LOINC, Knowledge, normalise_unit
+from .knowledge import LOINC, Knowledge
 from .medication_classes import Coding, classify
 from .prefetch import Prefetched
 from .reports import Report
@@ -121,13 +122,8 @@ def _raw_date(raw: dict[str, Any]) -> datetime | None:
 
 
 def _usable_quantity(raw: dict[str, Any], units: dict[str, float]) -> bool:
-    """Whether the facts step can read this value: a number, no comparator, a known unit."""
-    quantity = raw.get("valueQuantity")
-    if not isinstance(quantity, dict) or quantity.get("comparator"):
-        return False
-    if not isinstance(quantity.get("value"), int | float):
-        return False
-    return any(isinstance(u, str) and normalise_unit(u) in units for u in (quantity.get("code"), quantity.get("unit")))
+    """Whether the facts step can read this value: a number (a comparator too, or a text such as "<10"), a unit."""
+    return isinstance(read_value(raw, units), LabValue)
 
 
 Candidate = tuple[datetime | None, dict[str, Any], str]

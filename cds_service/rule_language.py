@@ -16,9 +16,10 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from .knowledge import Rule
+from .knowledge import Knowledge, Rule
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
 _DURABLE = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
@@ -151,9 +152,11 @@ def compile_rule(rule: Rule, thresholds: dict[str, Any]) -> CompiledRule:
 
 
 def strata(rules: Iterable[CompiledRule]) -> dict[str, int]:
-    """Rule id -> stratum: a rule sits above every rule whose output its `unless` may read, and not below
-    any rule whose output its `when` reads. Exclusions are then decided stratum by stratum, on facts that
-    are already final. A cycle through an exclusion is a defect of the knowledge (raised)."""
+    """Rule id -> stratum, so exclusions are decided on facts that are already final.
+
+    A rule sits above every rule whose output its `unless` may read, and not below any rule whose output its
+    `when` reads. A cycle through an exclusion is a defect of the knowledge (raised).
+    """
     rules = list(rules)
     level = {r.id: 0 for r in rules}
     for _ in range(len(rules) + 1):
@@ -178,6 +181,26 @@ def _may_match(pattern: Pattern, rule: CompiledRule) -> bool:
     return pattern.kind == rule.output["kind"] and all(
         t.field not in rule.output or t.matches(rule.output) for t in pattern.tests
     )
+
+
+@lru_cache(maxsize=256)
+def value_cuts(knowledge: Knowledge, profile: str, analyte: str) -> tuple[FieldTest, ...]:
+    """Every numeric test any rule applies to `lab.value` of this analyte in this profile.
+
+    The facts step uses them to decide whether a result with a comparator (`<10`) falls in one category.
+    """
+    thresholds = knowledge.thresholds(profile)
+    cuts: list[FieldTest] = []
+    for rules in knowledge.rulesets.values():
+        for rule in rules:
+            for item in [*rule.when, *rule.unless]:
+                pattern = parse_pattern(rule.id, item, thresholds)
+                if pattern.kind != "lab" or not any(
+                    t.field == "analyte" and t.matches({"analyte": analyte}) for t in pattern.tests
+                ):
+                    continue
+                cuts += [t for t in pattern.tests if t.field == "value" and t.op in _ORDER and t not in cuts]
+    return tuple(cuts)
 
 
 def _show(value: Scalar) -> str:

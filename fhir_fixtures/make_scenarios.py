@@ -1052,6 +1052,7 @@ def build() -> None:
         shaped_on=PDDI,
     )
     build_h18_doses()
+    build_h10()
 
 
 # --- issue 18 (h18): order hooks a prescriber can rely on -----------------------------------------------
@@ -1387,6 +1388,100 @@ def build_h18_doses() -> None:
         shaped_on=PDDI,
         locale="en",
         left_out=["as needed without maxDosePerPeriod"],
+    )
+
+
+def build_h10() -> None:
+    """Issue 10: exclusions and comparators end to end (patient ids pv-*-h10-*, sg-*-h10-*)."""
+    NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
+    US = "HL7 US Core 6 (us-core-patient, us-core-observation-lab, MedicationRequest with RxNorm)"
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+
+    def text_result(pid: str, loinc: str, text: str, low: float, unit: str, date: str = "2026-10-12") -> dict[str, Any]:
+        """A zib LaboratoryTestResult whose result is text ("<10"); the unit is that of its reference range."""
+        o = obs(pid, loinc, 0, unit, date=date, low=low)
+        del o["valueQuantity"]
+        o["valueString"] = text
+        return o
+
+    p = "sg-nl-h10-1"
+    scenario(
+        "sg-nl-h10-retest-mg-after-low",
+        "Magnesium re-ordered 10 days after a low result: follow-up of an abnormal result, no 'too early' card.",
+        "order-sign",
+        [patient(p, "1961-04-04"), mg(p, 0.62, date="2026-11-12")],
+        {},
+        ["retest-too-early"],
+        pid=p,
+        drafts=[draft_lab(p, "2601-3", "Magnesium [Moles/volume] in Serum or Plasma")],
+        shaped_on=PDDI,
+    )
+    p = "sg-nl-h10-2"
+    scenario(
+        "sg-nl-h10-retest-mg-after-normal",
+        "Magnesium re-ordered 10 days after a normal result: 'too early' (info, no cancel suggestion).",
+        "order-sign",
+        [patient(p, "1961-04-04"), mg(p, 0.85, date="2026-11-12")],
+        {"retest-too-early": "info"},
+        [],
+        pid=p,
+        drafts=[draft_lab(p, "2601-3", "Magnesium [Moles/volume] in Serum or Plasma")],
+        shaped_on=PDDI,
+    )
+    p = "sg-us-h10-3"
+    scenario(
+        "sg-us-h10-retest-vitd-after-deficient",
+        "25(OH)D re-ordered 3 weeks after 10 ng/mL (deficient): no 'too early' card.",
+        "order-sign",
+        [patient(p, "1958-08-08", nl=False), obs(p, "62292-8", 10, "ng/mL", date="2026-11-01")],
+        {},
+        ["retest-too-early"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[draft_lab(p, "62292-8", "25-Hydroxyvitamin D2+D3")],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "pv-nl-h10-4"
+    scenario(
+        "pv-nl-h10-vitd-text-below-10",
+        "25(OH)D reported as text '<10' (unit from the lab's nmol/l range): deficient, shown as <10.",
+        "patient-view",
+        [patient(p, "1964-02-10"), text_result(p, "14635-7", "<10", 50, "nmol/l"), mg(p, 0.84), egfr(p, 88)],
+        {"vitd-deficiency": "warning"},
+        ["vitd-insufficiency"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-h10-5"
+    res = [patient(p, "1950-03-03", nl=False), obs(p, "62292-8", 5, "ng/mL"), egfr(p, 80)]
+    res[1]["valueQuantity"]["comparator"] = "<"
+    scenario(
+        "pv-us-h10-vitd-comparator-below-5",
+        "25(OH)D valueQuantity '<5 ng/mL' (< 12.5 nmol/L): deficient under every profile.",
+        "patient-view",
+        res,
+        {"vitd-deficiency": "warning"},
+        ["vitd-insufficiency", "risk-group-testing"],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-h10-6"
+    res = [patient(p, "1945-03-03"), vitd_nl(p, 40), mg(p, 0.84), egfr(p, 88)]
+    res[1]["valueQuantity"]["comparator"] = "<"
+    scenario(
+        "pv-nl-h10-vitd-comparator-undecided",
+        "25(OH)D '<40 nmol/L' under nl-be: deficient or insufficient, undecided: left out and reported; "
+        "it is not 'not measured', so no test advice either.",
+        "patient-view",
+        res,
+        {},
+        ["vitd-deficiency", "vitd-insufficiency", "risk-group-testing"],
+        pid=p,
+        left_out=["does not decide the vitd25 category"],
+        shaped_on=NL,
     )
 
 

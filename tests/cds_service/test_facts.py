@@ -91,7 +91,6 @@ def test_every_unit_conversion(knowledge: Knowledge, case: str, analyte: str, va
         ("pth-pmoll", "unit 'pmol/L' unknown for pth"),  # conversion NOT VERIFIED: not guessed
         ("vitd-no-unit", "unit None unknown for vitd25"),
         ("egfr-absolute", "unit 'mL/min' unknown for egfr"),  # not normalised to 1.73 m2
-        ("vitd-comparator", "comparator '<'"),
     ],
 )
 def test_unknown_units_are_left_out_and_reported(knowledge: Knowledge, case: str, reason: str) -> None:

@@ -18,9 +18,9 @@ from cds_service.engine import RuleEngine, RuleEngineError
 from cds_service.knowledge import Knowledge, Rule, catalog_markdown
 from cds_service.rule_language import (
     CompiledRule,
+    FieldTest,
     Pattern,
     RuleLanguageError,
-    FieldTest,
     compile_rule,
     parse_pattern,
     strata,
@@ -77,6 +77,7 @@ def test_parse_resolves_thresholds_and_rejects_unknown_ones() -> None:
     pattern = parse_pattern("r", {"lab": {"analyte": "vitd25", "value": {"lt": "$vitd25.deficient_below"}}}, thresholds)
     assert pattern == Pattern("lab", (FieldTest("analyte", "eq", "vitd25"), FieldTest("value", "lt", 30.0)))
     assert parse_pattern("r", {"a": {"v": {"gte": "$bands.0.v"}}}, thresholds).tests[0].operand == 5.0
+    bad: dict[str, Any]
     for bad in (
         {"lab": {"value": {"lt": "$nope"}}},
         {"lab": {"value": {"approx": 3}}},
@@ -107,12 +108,12 @@ def test_strata_put_a_rule_above_what_its_exclusions_read() -> None:
 def test_exclusion_is_order_independent(knowledge: Knowledge) -> None:
     """retest-too-early-mg is withdrawn after a low previous magnesium, whatever the order of the facts."""
     engine = RuleEngine(knowledge, ["nl-be"])
-    facts = [
+    facts: list[dict[str, Any]] = [
         {"kind": "order", "type": "service", "analyte": "mg", "id": "order:0"},
         {"kind": "lab", "analyte": "mg", "value": 0.6, "flag": "low", "age_days": 3.0, "id": "lab:1"},
         {"kind": "patient", "age_years": 50.0, "id": "patient:2"},
     ]
-    normal = [dict(f, flag="normal", value=0.8) if f["kind"] == "lab" else f for f in facts]
+    normal: list[dict[str, Any]] = [{**f, "flag": "normal", "value": 0.8} if f["kind"] == "lab" else f for f in facts]
     for permutation in itertools.permutations(facts):
         cards = {d.fields["code"] for d in engine.evaluate("orders", "nl-be", list(permutation)) if d.kind == "card"}
         assert "retest-too-early" not in cards
@@ -124,7 +125,7 @@ def test_exclusion_is_order_independent(knowledge: Knowledge) -> None:
 def test_withdrawn_findings_take_what_rests_on_them_along(knowledge: Knowledge) -> None:
     """A shuffled record gives the same derived facts every time (ids included)."""
     engine = RuleEngine(knowledge, ["nl-be"])
-    facts = [
+    facts: list[dict[str, Any]] = [
         {"kind": "lab", "analyte": "vitd25", "value": 20.0, "flag": "unknown", "age_days": 5.0, "id": "lab:0"},
         {"kind": "lab", "analyte": "ca", "value": 2.9, "flag": "high", "age_days": 5.0, "id": "lab:1"},
         {"kind": "lab", "analyte": "pth", "value": 90.0, "flag": "high", "age_days": 5.0, "id": "lab:2"},
