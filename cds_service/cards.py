@@ -145,7 +145,13 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
             unit = "µg" if evidence.unit == "ug" else evidence.unit
             values["dose"] = f"{_number(evidence.value, loc)} {unit}"
             values["limit"] = _dose_limit(evidence, why, thresholds, loc)
+        if evidence.kind == "vitd-total" and evidence.value is not None:
+            values["total"] = f"{_number(evidence.value, loc)} µg"
+            values["products"] = str(len(evidence.derived_from))
+            values.setdefault("limit", _vitd_band(why, thresholds, loc))
     values.update(_dose_values(why, knowledge, loc))
+    values.setdefault("total", "?")
+    values.setdefault("products", "?")
     return values
 
 
@@ -232,6 +238,12 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
         if e.course_days is not None and e.value is not None:
             dose += f", {'kuur van' if nl else 'course of'} {_number(e.course_days, loc)} {'dagen' if nl else 'days'}"
         return f"{prefix}{e.name} ({cls}; {how}{dose}{route}){ref}"
+    if e.kind == "vitd-total" and e.value is not None:
+        products = ", ".join(e.derived_from)
+        return (
+            f"{'vitamine D uit alle producten samen' if nl else 'vitamin D from all products together'}: "
+            f"{_number(e.value, loc)} µg/{'dag' if nl else 'day'} ({products})"
+        )
     if e.kind == "order" and e.analyte:
         return f"order: {e.name}{ref}"
     if e.kind == "condition" and e.med_class:

@@ -371,6 +371,7 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
         [f"MedicationRequest/{r.id}" for r, _, _ in drafts]
         + [f"ServiceRequest/{s.id}" for s in record.draft_service_requests],
     )
+    vitamin_d: list[tuple[Any, str, bool, MedMatch, Any, list[Any]]] = []
     for resource, kind, is_draft in items:
         ref = f"{kind}/{resource.id}"
         concepts, medication = _medication_concepts(resource, record, facts, ref)
@@ -403,6 +404,9 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
             )
             if is_draft and ref in subjects:
                 _order_fact(resource, match, med_class, medication, knowledge, facts, ref)
+            if match.med_class == "vitd-native":
+                vitamin_d.append((resource, ref, is_draft and ref in subjects, match, medication, dosages))
+    _vitd_total(vitamin_d, knowledge, facts)
     for service in record.draft_service_requests:
         ref = f"ServiceRequest/{service.id}"
         if ref not in subjects:
@@ -489,6 +493,54 @@ def _order_fact(
         else:
             _dose_fields(dose, fact, dose_evidence)
     facts.add(fact, dose_evidence)
+
+
+def _vitd_total(
+    products: list[tuple[Any, str, bool, MedMatch, Any, list[Any]]], knowledge: Knowledge, facts: FactSet
+) -> None:
+    """Vitamin D per day from every active product and the draft under review, added up (issue 18).
+
+    Only when a vitamin D order is under review and at least one other product is in use. A product whose
+    dose cannot be computed makes the total unknown (reported, not guessed). A statement derived from a
+    request in the record, and the prescription a draft renews, are not counted twice.
+    """
+    if not any(under_review for _, _, under_review, _, _, _ in products):
+        return
+    replaced: set[str] = set()
+    for resource, *_ in products:
+        for link in list(getattr(resource, "derivedFrom", None) or []) + list(getattr(resource, "basedOn", None) or []):
+            if link.reference:
+                replaced.add(link.reference)
+        prior = getattr(resource, "priorPrescription", None)
+        if prior is not None and prior.reference:
+            replaced.add(prior.reference)
+    counted = [p for p in products if p[1] not in replaced]
+    by_ref: dict[str, tuple[Any, str, bool, MedMatch, Any, list[Any]]] = {}
+    for product in counted:
+        by_ref.setdefault(product[1], product)
+    if len(by_ref) < 2:
+        return
+    total = 0.0
+    refs = []
+    for _resource, ref, _, match, medication, dosages in by_ref.values():
+        ingredient = knowledge.medications.classes["vitd-native"].ingredients.get(match.ingredient or "")
+        try:
+            dose = daily_dose(
+                dosages, "vitd-native", ingredient, medication, knowledge, _ingredient_matcher("vitd-native", knowledge)
+            )
+        except DoseError as error:
+            facts.reports.append(Report("facts", ref, f"total vitamin D not computed: {match.name}: {error}"))
+            return
+        if dose.per_day is None:
+            continue  # a one-off dose is not daily intake
+        total += dose.per_day
+        refs.append(ref)
+    if len(refs) < 2:
+        return
+    facts.add(
+        {"kind": "vitd-total", "daily_dose": round(total, 3), "products": len(refs)},
+        Evidence("vitd-total", value=round(total, 3), unit="ug", derived_from=refs, med_class="vitd-native"),
+    )
 
 
 # Classes whose order dose is checked against an upper level: an order whose dose cannot be computed

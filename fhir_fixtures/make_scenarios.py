@@ -1053,6 +1053,7 @@ def build() -> None:
     )
     build_h18_doses()
     build_h10()
+    build_h18_totals()
 
 
 # --- issue 18 (h18): order hooks a prescriber can rely on -----------------------------------------------
@@ -1482,6 +1483,115 @@ def build_h10() -> None:
         pid=p,
         left_out=["does not decide the vitd25 category"],
         shaped_on=NL,
+    )
+
+
+def h18_nl_use(
+    pid: str,
+    coding: list[dict[str, str]],
+    text: str,
+    ingredients: list[tuple[dict[str, Any], float, str, float, str]],
+    dosage: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """A zib MedicationUse (MedicationStatement) with its dose, of a PharmaceuticalProduct with strengths."""
+    med_id = _id("med", pid)
+    medication = {
+        "resourceType": "Medication",
+        "id": med_id,
+        "meta": {"profile": ["http://nictiz.nl/fhir/StructureDefinition/pharmaceuticalproduct"]},
+        "code": {"coding": coding, "text": text},
+        "ingredient": [
+            {
+                "itemCodeableConcept": item,
+                "isActive": True,
+                "strength": {
+                    "numerator": {"value": num, "unit": num_unit, "system": UCUM, "code": num_unit},
+                    "denominator": {"value": den, "unit": den_unit},
+                },
+            }
+            for item, num, num_unit, den, den_unit in ingredients
+        ],
+    }
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": _id("ms", pid),
+        "meta": {"profile": ["http://nictiz.nl/fhir/StructureDefinition/mp-MedicationUse2"]},
+        "category": {"coding": [{"system": SCT, "code": "422979000", "display": "Known medication use"}]},
+        "status": "active",
+        "medicationReference": {"reference": f"Medication/{med_id}", "display": text},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectivePeriod": {"start": "2026-01-01"},
+        "dosage": [{"route": ORAL_NL, **dosage}],
+    }
+    return [medication, statement]
+
+
+def build_h18_totals() -> None:
+    """Vitamin D from several products added up (issue 18)."""
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    NLMP = "Nictiz zib2020 MedicationUse2 + MedicationAgreement with PharmaceuticalProduct (GPK + ATC, strengths)"
+    colecalciferol = {
+        "coding": [{"system": ATC, "code": "A11CC05", "display": "colecalciferol"}],
+        "text": "colecalciferol",
+    }
+    calcium = {
+        "coding": [{"system": ATC, "code": "A12AA04", "display": "calciumcarbonaat"}],
+        "text": "calciumcarbonaat",
+    }
+    p = "sg-nl-h18-10"
+    tablets = h18_nl_use(
+        p,
+        [
+            {"system": GPK, "code": "990010", "display": "COLECALCIFEROL TABLET 25UG"},
+            {"system": ATC, "code": "A11CC05"},
+        ],
+        "COLECALCIFEROL TABLET 25UG",
+        [(colecalciferol, 25, "ug", 1, "tablet")],
+        {"timing": every(1, 1, "d"), "doseAndRate": dose(2, "tablet")},
+    )
+    chew = h18_nl_use(
+        p,
+        [
+            {"system": GPK, "code": "990011", "display": "CALCI-CHEW D3 KAUWTABLET 500MG/400IE"},
+            {"system": ATC, "code": "A12AX"},
+        ],
+        "CALCI-CHEW D3 KAUWTABLET 500MG/400IE",
+        [(calcium, 1250, "mg", 1, "tablet"), (colecalciferol, 400, "[iU]", 1, "tablet")],
+        {"timing": every(2, 1, "d"), "doseAndRate": dose(1, "tablet")},
+    )
+    scenario(
+        "sg-nl-h18-vitd-total-three-products",
+        "Colecalciferol 2 x 25 µg and Calci-Chew D3 2 x 400 IE in use, 2,800 IE a day ordered: each below the "
+        "upper limit, together 140 µg a day (before: never added up).",
+        "order-sign",
+        [patient(p, "1948-10-10"), *tablets, *chew],
+        {"vitd-dose-above-ul": "warning"},
+        ["dose-not-checked"],
+        pid=p,
+        drafts=[draft_med(p, [{"system": ATC, "code": "A11CC05"}], "Colecalciferol 2800 IE", (2800, "IE", "[iU]"))],
+        shaped_on=NLMP,
+    )
+    p = "sg-us-h18-10"
+    scenario(
+        "sg-us-h18-vitd-total-within-limit",
+        "Cholecalciferol 1,000 IU in use and 800 IU ordered: 45 µg a day together, within the upper limit.",
+        "order-sign",
+        [
+            patient(p, "1958-11-11", nl=False),
+            {
+                **draft_med(p, [], "cholecalciferol 1000 UNT oral tablet", (1000, "UNT", "[iU]")),
+                "id": _id("mr", p),
+                "status": "active",
+                "authoredOn": "2026-03-01",
+            },
+        ],
+        {},
+        ["vitd-dose-above-ul", "dose-not-checked"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[draft_med(p, [], "cholecalciferol 800 IU", (800, "IU", "[iU]"))],
+        shaped_on=PDDI,
+        locale="en",
     )
 
 

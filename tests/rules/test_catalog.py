@@ -475,6 +475,42 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "vitd-dose-above-ul",
         None,
     ),
+    (
+        "vitd-total-above",
+        ORD,
+        "nl-be",
+        flat(
+            dosed("vitd-native", dose="computed", daily_dose=20.0),
+            {"kind": "vitd-total", "daily_dose": 140.0, "products": 3},
+            patient(50),
+        ),
+        "vitd-dose-above-ul",
+        "warning",
+    ),
+    (
+        "vitd-total-at-limit",
+        ORD,
+        "nl-be",
+        flat(
+            dosed("vitd-native", dose="computed", daily_dose=20.0),
+            {"kind": "vitd-total", "daily_dose": 100.0, "products": 2},
+            patient(50),
+        ),
+        "vitd-dose-above-ul",
+        None,
+    ),
+    (
+        "vitd-total-child",
+        ORD,
+        "nl-be",
+        flat(
+            dosed("vitd-native", dose="computed", daily_dose=20.0),
+            {"kind": "vitd-total", "daily_dose": 60.0, "products": 2},
+            patient(8),
+        ),
+        "vitd-dose-above-ul",
+        "warning",
+    ),
 ]
 
 

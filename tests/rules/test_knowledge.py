@@ -55,6 +55,9 @@ def _evidence() -> FactSet:
         single_dose=125.0,
     )
     facts.evidence["missing"] = Evidence("lab-missing", analyte="mg")
+    facts.evidence["total"] = Evidence(
+        "vitd-total", value=140.0, unit="ug", derived_from=["MedicationStatement/a", "MedicationRequest/o"]
+    )
     return facts
 
 
