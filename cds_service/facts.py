@@ -399,6 +399,7 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
                     "class": match.med_class,
                     "draft": "yes" if is_draft else "no",
                     "route": route,
+                    **({"contains": "magnesium"} if med_class.contains_magnesium else {}),
                 },
                 evidence,
             )
@@ -473,6 +474,8 @@ def _order_fact(
     ref: str,
 ) -> None:
     fact: Fact = {"kind": "order", "type": "medication", "class": match.med_class}
+    if med_class.contains_magnesium:
+        fact["contains"] = "magnesium"
     dose_evidence = Evidence("order", ref, name=match.name, med_class=match.med_class, matched_on=match.matched_on)
     if match.med_class in DOSE_CHECKED_CLASSES:
         ingredient = med_class.ingredients.get(match.ingredient) if match.ingredient else None

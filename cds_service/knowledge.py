@@ -72,6 +72,9 @@ class MedicationClass(_Model):
     atc_prefixes: list[str] = Field(default_factory=list)
     requires_systemic_route: bool = False
     oral_only: bool = False
+    # "contains magnesium" (issue 18): renal and chelation rules read every such class, the upper-limit
+    # rule only the supplements
+    contains_magnesium: bool = False
 
 
 class MedicationValueSets(_Model):

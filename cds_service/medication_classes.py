@@ -1,9 +1,9 @@
 """Which rule classes a medication belongs to, from its codings and names (shared by parsing and facts).
 
-Codes first: an ATC code exactly or by prefix, an RxNorm ingredient code, a SNOMED code. Names only as a
-last resort, and not when an ATC coding is present: the ATC tree is complete for our classes, so an
-unmatched ATC code means "none of ours". RxNorm/SNOMED lists hold ingredients only, so a product code
-there may still be matched on its display name.
+Codes first: an ATC code exactly or by prefix, an RxNorm ingredient code, a SNOMED code. Names when no
+code matched, also when an ATC code is present: a product coded with an ATC we do not list (a food
+supplement under a combination code, a local code) still counts by its ingredient's name (issue 18).
+RxNorm/SNOMED lists hold ingredients only, so a product code there may still be matched on its display name.
 """
 
 from __future__ import annotations
@@ -30,22 +30,22 @@ class MedMatch:
 def classify(codings: Iterable[Coding], texts: Iterable[str], knowledge: Knowledge) -> list[MedMatch]:
     """Every class of the medication; each ingredient of a combination counts."""
     index = _index(knowledge)
+    texts_given = [t for t in texts if t]
     matches: dict[tuple[str, str | None], MedMatch] = {}
-    has_atc = False
-    names = list(texts)
+    names = list(texts_given)
     for system, code, display in codings:
         if display:
             names.append(display)
         if not system or not code:
             continue
-        has_atc = has_atc or system == ATC
         for class_name, ingredient, name in index.codes.get((system, code), []):
             matches.setdefault((class_name, ingredient), MedMatch(class_name, ingredient, _SYSTEM_NAMES[system], name))
         if system == ATC:
             for prefix, class_name in index.atc_prefixes:
                 if code.startswith(prefix) and not any(k[0] == class_name for k in matches):
-                    matches[(class_name, None)] = MedMatch(class_name, None, "atc", display or code)
-    if matches or has_atc:
+                    product = display or (texts_given[0] if texts_given else None) or code
+                    matches[(class_name, None)] = MedMatch(class_name, None, "atc", product)
+    if matches:
         return list(matches.values())
     for text in names:
         for found in index.names.finditer(text.lower()):

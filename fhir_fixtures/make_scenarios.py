@@ -1054,6 +1054,7 @@ def build() -> None:
     build_h18_doses()
     build_h10()
     build_h18_totals()
+    build_h18_magnesium()
 
 
 # --- issue 18 (h18): order hooks a prescriber can rely on -----------------------------------------------
@@ -1590,6 +1591,97 @@ def build_h18_totals() -> None:
         pid=p,
         profile="us-endocrine-2011",
         drafts=[draft_med(p, [], "cholecalciferol 800 IU", (800, "IU", "[iU]"))],
+        shaped_on=PDDI,
+        locale="en",
+    )
+
+
+def build_h18_magnesium() -> None:
+    """Magnesium that is not a "supplement" (issue 18): laxatives, antacids, names beside an unlisted ATC."""
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
+    p = "sg-nl-h18-20"
+    laxative = draft_med(
+        p,
+        [
+            {"system": GPK, "code": "990020", "display": "MAGNESIUMOXIDE 500MG TABLET"},
+            {"system": ATC, "code": "A06AD02"},
+        ],
+        "MAGNESIUMOXIDE 500MG TABLET",
+        (1000, "mg", "mg"),
+        2,
+    )
+    scenario(
+        "sg-nl-h18-mgo-laxative-dialysis",
+        "Magnesium oxide coded as a laxative (A06AD02) for a dialysis patient with eGFR 8: renal card "
+        "(before: invisible); laxatives are not checked against the supplement upper limit.",
+        "order-sign",
+        [patient(p, "1932-12-12"), egfr(p, 8), condition(p, ICD10NL, "Z99.2", "Afhankelijkheid van dialyse")],
+        {"renal-caution-mg": "warning"},
+        ["mg-dose-above-ul", "dose-not-checked"],
+        pid=p,
+        drafts=[laxative],
+        shaped_on=NL,
+    )
+    p = "os-nl-h18-21"
+    cipro = draft_med(
+        p,
+        [{"system": ATC, "code": "J01MA02", "display": "ciprofloxacine"}],
+        "Ciprofloxacine 500 mg",
+        (500, "mg", "mg"),
+        2,
+    )
+    scenario(
+        "os-nl-h18-cipro-with-magaldrate",
+        "Ciprofloxacin selected while a magnesium antacid (magaldrate, A02AD02) is in use: spacing card "
+        "(before: the antacid was invisible).",
+        "order-select",
+        [patient(p, "1959-01-13"), egfr(p, 80), *nl_use(p, "990021", "A02AD02", "MAGALDRAAT 800MG KAUWTABLET")],
+        {"mg-chelation-spacing": "info"},
+        ["renal-caution-mg"],
+        pid=p,
+        drafts=[cipro],
+        selections=[f"MedicationRequest/{cipro['id']}"],
+        shaped_on=NL,
+    )
+    p = "os-nl-h18-22"
+    doxy = draft_med(
+        p, [{"system": ATC, "code": "J01AA02", "display": "doxycycline"}], "Doxycycline 100 mg", (100, "mg", "mg")
+    )
+    scenario(
+        "os-nl-h18-doxy-with-bisglycinate-unlisted-atc",
+        "Doxycycline selected while a magnesium bisglycinate supplement coded with an unlisted ATC (A12CX) is "
+        "in use: the name counts, spacing card (before: the ATC code hid the name).",
+        "order-select",
+        [patient(p, "1990-02-14"), egfr(p, 95), *nl_use(p, "990022", "A12CX", "MAGNESIUMBISGLYCINAAT 100MG TABLET")],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        drafts=[doxy],
+        selections=[f"MedicationRequest/{doxy['id']}"],
+        shaped_on=NL,
+    )
+    p = "os-us-h18-23"
+    cipro_us = draft_med(
+        p,
+        [{"system": RXNORM, "code": "2551", "display": "ciprofloxacin"}],
+        "ciprofloxacin 500 MG oral tablet",
+        (500, "mg", "mg"),
+        2,
+    )
+    milk = draft_med(p, [], "Milk of Magnesia (magnesium hydroxide) 400 MG per 5 ML oral suspension", (5, "mL", "mL"))
+    milk |= {"id": _id("mr", p), "status": "active", "authoredOn": "2026-06-01"}
+    scenario(
+        "os-us-h18-cipro-with-milk-of-magnesia",
+        "Ciprofloxacin selected while magnesium hydroxide (an antacid/laxative named in text) is active: spacing card.",
+        "order-select",
+        [patient(p, "1961-03-15", nl=False), obs(p, "62238-1", 70, "mL/min/1.73m2", code="mL/min/{1.73_m2}"), milk],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[cipro_us],
+        selections=[f"MedicationRequest/{cipro_us['id']}"],
         shaped_on=PDDI,
         locale="en",
     )

@@ -153,6 +153,9 @@ MEDICATION_CASES = [
     ("vitd-active-atc", {"vitd-active"}, "atc"),
     ("vitd-native-text", {"vitd-native"}, "text"),
     ("mg-oral-atc", {"mg-supplement"}, "atc"),
+    ("mg-laxative-atc", {"mg-laxative"}, "atc"),  # issue 18: magnesium oxide coded as a laxative
+    ("mg-antacid-atc", {"mg-antacid"}, "atc"),  # issue 18: magaldrate
+    ("mg-name-unlisted-atc", {"mg-supplement"}, "text"),  # issue 18: the name counts beside an unlisted ATC
     ("eiaed-rxnorm", {"enzyme-inducing-antiepileptic"}, "rxnorm"),
     ("orlistat-atc", {"orlistat"}, "atc"),
     ("levothyroxine-rxnorm", {"levothyroxine"}, "rxnorm"),
@@ -247,3 +250,17 @@ def test_every_medication_class_has_a_positive_case(knowledge: Knowledge) -> Non
     covered = set().union(*(classes for _, classes, _ in MEDICATION_CASES))
     assert covered == set(knowledge.medications.classes)
     assert {on for _, _, on in MEDICATION_CASES} == {"atc", "rxnorm", "snomed", "text"}
+
+
+@pytest.mark.parametrize("case", ["mg-laxative-atc", "mg-antacid-atc", "mg-name-unlisted-atc", "mg-oral-atc"])
+def test_magnesium_containing_medication_is_marked(knowledge: Knowledge, case: str) -> None:
+    """Issue 18: supplements, laxatives and antacids carry `contains: magnesium` for the renal/chelation rules."""
+    facts = facts_for(knowledge, [one("medication-classes", case)])
+    (fact,) = [f for f in facts.facts if f["kind"] == "med"]
+    assert fact["contains"] == "magnesium"
+
+
+def test_a_ppi_is_not_magnesium_containing(knowledge: Knowledge) -> None:
+    facts = facts_for(knowledge, [one("medication-classes", "ppi-atc")])
+    (fact,) = [f for f in facts.facts if f["kind"] == "med"]
+    assert "contains" not in fact

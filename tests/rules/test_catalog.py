@@ -27,8 +27,16 @@ def missing(analyte: str) -> Fact:
     return {"kind": "lab-missing", "analyte": analyte}
 
 
+# classes with `contains_magnesium` in rules/valuesets/medications.yaml: facts carry `contains: magnesium`
+MG_CLASSES = {"mg-supplement", "mg-laxative", "mg-antacid"}
+
+
+def _mg(med_class: str) -> Fact:
+    return {"contains": "magnesium"} if med_class in MG_CLASSES else {}
+
+
 def med(med_class: str, draft: str = "no") -> Fact:
-    return {"kind": "med", "class": med_class, "draft": draft, "route": "oral"}
+    return {"kind": "med", "class": med_class, "draft": draft, "route": "oral", **_mg(med_class)}
 
 
 def cond(group: str) -> Fact:
@@ -45,7 +53,7 @@ def patient(age: float) -> Fact:
 
 def order(med_class: str, dose: float | None = None) -> list[Fact]:
     """A draft medication order is both an order under review and (draft) medication context."""
-    fact: Fact = {"kind": "order", "type": "medication", "class": med_class}
+    fact: Fact = {"kind": "order", "type": "medication", "class": med_class, **_mg(med_class)}
     if dose is not None:
         fact["daily_dose"] = float(dose)
     return [fact, med(med_class, draft="yes")]
@@ -53,7 +61,8 @@ def order(med_class: str, dose: float | None = None) -> list[Fact]:
 
 def dosed(med_class: str, **fields: Any) -> list[Fact]:
     """A draft order with the dose fields of cds_service.facts (issue 18: dose, daily_dose, single_dose)."""
-    return [{"kind": "order", "type": "medication", "class": med_class, **fields}, med(med_class, draft="yes")]
+    order_fact = {"kind": "order", "type": "medication", "class": med_class, **_mg(med_class), **fields}
+    return [order_fact, med(med_class, draft="yes")]
 
 
 def order_lab(analyte: str) -> Fact:
@@ -466,6 +475,33 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "dose-not-checked",
         None,
     ),
+    # issue 18: magnesium that is not a supplement counts for the renal and chelation rules, not the upper limit
+    (
+        "renal-mg-laxative-order",
+        ORD,
+        "nl-be",
+        flat(order("mg-laxative"), lab("egfr", 8)),
+        "renal-caution-mg",
+        "warning",
+    ),
+    ("renal-mg-antacid-active", PV, "nl-be", flat(med("mg-antacid"), cond("ckd-g4-g5")), "renal-caution-mg", "warning"),
+    (
+        "chelation-antacid-cipro-order",
+        ORD,
+        "nl-be",
+        flat(order("fluoroquinolone"), med("mg-antacid")),
+        "mg-chelation-spacing",
+        "info",
+    ),
+    (
+        "chelation-laxative-order-cipro",
+        ORD,
+        "nl-be",
+        flat(order("mg-laxative"), med("fluoroquinolone")),
+        "mg-chelation-spacing",
+        "info",
+    ),
+    ("ul-not-for-laxative", ORD, "nl-be", flat(order("mg-laxative", 600.0)), "mg-dose-above-ul", None),
     ("dose-other-class", ORD, "nl-be", flat(dosed("ppi", dose="not-computed")), "dose-not-checked", None),
     (
         "dose-one-off-no-ul",
