@@ -27,6 +27,7 @@ class LabValue:
     factor: float
     comparator: str | None
     unit_from: str  # "quantity", "text" or "reference range"
+    unit: str | None = None  # as sent (quantity unit or code, or the text's unit), for display beside the conversion
 
     @property
     def canonical(self) -> float:
@@ -58,7 +59,8 @@ def read_value(observation: Any, units: dict[str, float]) -> LabValue | str:
         factor = unit_factor(quantity, units)
         if factor is None:
             return f"unit {_get(quantity, 'code') or _get(quantity, 'unit')!r} unknown; left out"
-        return LabValue(number, factor, COMPARATORS[comparator] if comparator else None, "quantity")
+        sent = _get(quantity, "unit") or _get(quantity, "code")
+        return LabValue(number, factor, COMPARATORS[comparator] if comparator else None, "quantity", sent)
     text = _get(observation, "valueString")
     if not isinstance(text, str):
         return "no numeric valueQuantity; left out"
@@ -77,7 +79,7 @@ def read_value(observation: Any, units: dict[str, float]) -> LabValue | str:
         if factor is None:
             return "text result without a unit (none in the text, none in a reference range); left out"
         unit_from = "reference range"
-    return LabValue(number, factor, COMPARATORS[symbol] if symbol else None, unit_from)
+    return LabValue(number, factor, COMPARATORS[symbol] if symbol else None, unit_from, unit_text or None)
 
 
 def _range_factor(observation: Any, units: dict[str, float]) -> float | None:

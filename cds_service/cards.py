@@ -12,8 +12,18 @@ from typing import Any
 
 from .engine import Derived
 from .facts import Evidence, FactSet
-from .knowledge import ATC, LOINC, CardDefinition, Knowledge, MedicationProposal, SuggestionTemplate
-from .models import INDICATOR_RANK, Action, Card, Coding, Source, Suggestion
+from .knowledge import (
+    ATC,
+    LOINC,
+    VITD25_CUTOFFS,
+    CardDefinition,
+    Knowledge,
+    MedicationProposal,
+    SuggestionTemplate,
+    Vitd25Cutoffs,
+    normalise_unit,
+)
+from .models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
 
 
 @dataclass(frozen=True)
@@ -81,23 +91,31 @@ def _render(
     summary = variant.summary[loc].format_map(values)
     lines = [variant.advice[loc].format_map(values), "", f"**{common.headings['why'][loc]}**"]
     lines += [f"- {_describe(e, knowledge, loc)}" for e in why]
+    cited = [knowledge.citations[c] for c in knowledge.card_citations(definition, ctx.profile)]
     lines += ["", f"**{common.headings['sources'][loc]}**"]
-    lines += [f"- {knowledge.citations[c].title}" for c in definition.cite]
-    profile = knowledge.profiles.profiles[ctx.profile].label
+    lines += [f"- [{c.title}]({c.url})" if c.url else f"- {c.title}" for c in cited]
+    profile = knowledge.profiles.profiles[ctx.profile]
+    if profile.superseded is not None:
+        lines += ["", f"_{profile.label[loc]}: {profile.superseded[loc]}_"]
     lines += [
         "",
-        f"_{common.headings['profile'][loc]}: {profile} · {common.headings['knowledge'][loc]}: {knowledge.version}_",
+        f"_{common.headings['profile'][loc]}: {profile.label[loc]} · "
+        f"{common.headings['knowledge'][loc]}: {knowledge.version}_",
     ]
     suggestions = _suggestions(variant.suggestions, why, facts, knowledge, ctx)
+    source_label = f"{common.source_label[loc]} {knowledge.version}"
+    if profile.superseded is not None:
+        source_label += f" · {profile.label[loc]}"
     return Card(
         uuid=str(uuid.uuid4()),
         summary=summary,
         detail="\n".join(lines),
         indicator=intent.fields["indicator"],
         source=Source(
-            label=f"{common.source_label[loc]} {knowledge.version}",
+            label=source_label,
             topic=Coding(system=common.topic_system, code=definition.code, display=definition.title[loc]),
         ),
+        links=[Link(label=c.label or c.title, url=c.url, type="absolute") for c in cited if c.url] or None,
         suggestions=suggestions or None,
         selectionBehavior="at-most-one" if suggestions else None,
         overrideReasons=[
@@ -107,33 +125,49 @@ def _render(
     )
 
 
-def _number(value: float, locale: str) -> str:
-    text = f"{value:.2f}" if (abs(value) < 10 and value != int(value)) or abs(value) < 3 else f"{value:.0f}"
+def _number(value: float, locale: str, decimals: int | None = None) -> str:
+    """A value as a GP writes it: whole numbers bare, below 10 two decimals (0,62 mmol/L), else one (29,9)."""
+    if decimals is None:
+        decimals = 0 if value == int(value) else 2 if abs(value) < 10 else 1
+    text = f"{value:.{decimals}f}"
     return text.replace(".", ",") if locale == "nl" else text
 
 
+def _date(iso: str | None, locale: str) -> str | None:
+    """Dutch dates as dd-mm-jjjj; English keeps the unambiguous ISO form."""
+    if iso is None or locale != "nl" or len(iso) != 10:
+        return iso
+    year, month, day = iso.split("-")
+    return f"{day}-{month}-{year}"
+
+
 def _range(evidence: Evidence, locale: str) -> str:
+    """A reference range printed whole: "0,70-1,00 mmol/L", "≥ 60 mL/min/1.73m2", "≤ 65 pg/mL"."""
     low, high = evidence.range or (None, None)
-    parts = [
-        _number(low, locale) if low is not None else "",
-        _number(high, locale) if high is not None else "",
-    ]
-    return f"{'-'.join(parts)} {evidence.unit}"
+    if low is not None and high is not None:
+        return f"{_number(low, locale)}-{_number(high, locale)} {evidence.unit}"
+    if low is not None:
+        return f"≥ {_number(low, locale)} {evidence.unit}"
+    if high is not None:
+        return f"≤ {_number(high, locale)} {evidence.unit}"
+    return "?"
 
 
 def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> dict[str, Any]:
     loc = ctx.locale
     thresholds = knowledge.thresholds(ctx.profile)
+    cutoffs = knowledge.profiles.profiles[ctx.profile].vitd25
     values: dict[str, Any] = {
-        f"limit_{k.removesuffix('_below').removesuffix('_from')}": _number(v, loc)
-        for k, v in thresholds["vitd25"].items()
+        "limit_" + k.rsplit("_", 1)[0]: f"{_number(getattr(cutoffs, k), loc)} {cutoffs.unit}" for k in VITD25_CUTOFFS
     }
     for evidence in facts.evidence.values():
         if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
             shown = f"{evidence.comparator or ''}{_number(evidence.value, loc)}"
             values[f"{evidence.analyte}_value"] = f"{shown} {evidence.unit}"
-            values[f"{evidence.analyte}_date"] = evidence.date
+            values[f"{evidence.analyte}_date"] = _date(evidence.date, loc)
             values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
+            if evidence.analyte == "vitd25":
+                values["vitd25_value"] = _vitd25_value(evidence, cutoffs, knowledge, loc)
     partners = [
         e.name
         for e in why
@@ -178,6 +212,29 @@ def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[st
     return values
 
 
+def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowledge, loc: str) -> str:
+    """The lab's value and unit as reported, then the value in the guideline's unit when that differs.
+
+    One decimal; two where one would round onto a cut-off the value does not reach (29,96 is not "30,0").
+    """
+    units = knowledge.labs.analytes["vitd25"].normalised_units
+    reported_unit = evidence.reported_unit or evidence.unit or ""
+    reported = evidence.reported_value if evidence.reported_value is not None else evidence.value
+    assert reported is not None and evidence.value is not None
+    in_profile_unit = evidence.value / units[normalise_unit(cutoffs.unit)]
+    limits = [float(getattr(cutoffs, k)) for k in VITD25_CUTOFFS]
+
+    def shown(value: float, unit_limits: list[float]) -> str:
+        decimals = 2 if any(round(value, 1) == c and value != c for c in unit_limits) else 1
+        return _number(value, loc, decimals if value != int(value) else 0)
+
+    reported_in_profile_unit = normalise_unit(reported_unit) == normalise_unit(cutoffs.unit)
+    text = f"{shown(reported, limits if reported_in_profile_unit else [])} {reported_unit}"
+    if not reported_in_profile_unit:
+        text += f" (= {shown(in_profile_unit, limits)} {cutoffs.unit})"
+    return text
+
+
 def _dose_limit(order: Evidence, why: list[Evidence], thresholds: dict[str, Any], loc: str) -> str:
     if order.med_class == "mg-supplement":
         return f"{_number(thresholds['mg_supplement_ul_mg'], loc)} mg"
@@ -201,7 +258,14 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     nl = loc == "nl"
     if e.kind == "lab" and e.analyte and e.value is not None:
         label = knowledge.labs.analytes[e.analyte].label[loc]
-        text = f"{label} {e.comparator or ''}{_number(e.value, loc)} {e.unit} {'op' if nl else 'on'} {e.date}"
+        value = f"{e.comparator or ''}{_number(e.value, loc)} {e.unit}"
+        if (
+            e.reported_value is not None
+            and e.reported_unit
+            and normalise_unit(e.reported_unit) != normalise_unit(e.unit or "")
+        ):
+            value = f"{e.comparator or ''}{_number(e.reported_value, loc)} {e.reported_unit} (= {value})"
+        text = f"{label} {value} {'op' if nl else 'on'} {_date(e.date, loc)}"
         if e.range and e.range_source in ("lab", "profile"):
             source = {"lab": "lab", "profile": "profiel" if nl else "profile"}[e.range_source]
             text += f" (ref. {_range(e, loc)}, {source})"

@@ -146,4 +146,19 @@ def _sink(c: Any) -> None:
 
 
 def _enabled(rule: Rule, thresholds: dict[str, Any]) -> bool:
-    return rule.enabled_if is None or bool(thresholds.get(rule.enabled_if))
+    """Off when its profile switch is off, or when it reads a threshold the profile marks unverified."""
+    if rule.enabled_if is not None and not thresholds.get(rule.enabled_if):
+        return False
+    unverified = {f"${path}" for path in thresholds.get("unverified", [])}
+    return not (unverified and unverified & set(_threshold_refs([*rule.when, *rule.unless])))
+
+
+def _threshold_refs(value: Any) -> list[str]:
+    """Every `$path` a rule's conditions name."""
+    if isinstance(value, str):
+        return [value] if value.startswith("$") else []
+    if isinstance(value, dict):
+        return [ref for v in value.values() for ref in _threshold_refs(v)]
+    if isinstance(value, list):
+        return [ref for v in value for ref in _threshold_refs(v)]
+    return []

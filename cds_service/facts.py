@@ -58,6 +58,8 @@ class Evidence:
     matched_on: str | None = None
     note: str | None = None
     comparator: str | None = None
+    reported_value: float | None = None
+    reported_unit: str | None = None
     derived_from: list[str] = field(default_factory=list)
     rule: str | None = None
     # dose of an order (h18): why it was not computed, or its single dose, course length, upper-bound flag
@@ -215,6 +217,8 @@ def _read_lab(
         date=when.date().isoformat(),
         range=(low, high) if source in ("lab", "profile") else None,
         range_source=source,
+        reported_value=read.number if read.unit else None,
+        reported_unit=read.unit,
     )
     return _Lab(analyte, value, when, flag, evidence)
 

@@ -97,13 +97,35 @@ class ConditionValueSets(_Model):
     groups: dict[str, ConditionGroup]
 
 
+VITD25_CUTOFFS = ("deficient_below", "insufficient_below", "caution_above", "harmful_from")
+
+
+class Vitd25Cutoffs(_Model):
+    """A guideline's 25(OH)D cut-offs in the guideline's own unit (compared in that unit, see `thresholds`)."""
+
+    unit: Literal["nmol/L", "ng/mL"]
+    deficient_below: float
+    insufficient_below: float
+    caution_above: float
+    harmful_from: float
+
+
 class Profile(_Model):
-    label: str
+    """A guideline profile: its cut-offs, limits and sources.
+
+    `unverified` names threshold paths that could not be verified at their source: every rule that reads one is
+    left out for this profile, so it never reaches a card.
+    """
+
+    label: Text
     cite: list[str]
-    vitd25: dict[str, float]
+    vitd25: Vitd25Cutoffs
     risk_group_testing: bool
     mg_supplement_ul_mg: float
     mg_supplement_ul_cite: list[str]
+    superseded: Text | None = None
+    unverified: list[str] = Field(default_factory=list)
+    background: list[str] = Field(default_factory=list)
 
 
 class Profiles(_Model):
@@ -112,11 +134,28 @@ class Profiles(_Model):
     common: dict[str, Any]
 
 
+CitationKind = Literal["guideline", "label", "regulator", "review", "local-policy", "background", "terminology"]
+CARD_KINDS = ("guideline", "label", "regulator", "review", "local-policy")
+"""The kinds of source a card may show; `background` (the seed texts) and `terminology` never appear on a card."""
+PROFILE_CITES = ("profile:vitd25", "profile:vitd-ul", "profile:mg-ul")
+"""Card `cite` entries that stand for the active profile's sources (resolved per profile)."""
+
+
 class Citation(_Model):
+    """A source. `title` and `label` are shown on cards; `note` is internal provenance and never rendered."""
+
     title: str
-    kind: str
+    kind: CitationKind
+    label: str | None = None
     where: str | None = None
     url: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _primary_sources_have_urls(self) -> Citation:
+        if self.kind in ("guideline", "label", "regulator", "review") and not (self.url or "").startswith("https://"):
+            raise ValueError(f"a {self.kind} citation needs an https url")
+        return self
 
 
 class Rule(_Model):
@@ -216,8 +255,10 @@ class Knowledge(_Model):
         cited: list[tuple[str, list[str]]] = [("labs", self.labs.cite), ("conditions", self.conditions.cite)]
         cited += [(f"medication class {k}", c.cite) for k, c in self.medications.classes.items()]
         cited += [(f"condition group {k}", g.cite) for k, g in self.conditions.groups.items()]
-        cited += [(f"profile {k}", p.cite + p.mg_supplement_ul_cite) for k, p in self.profiles.profiles.items()]
-        cited += [(f"card {k}", c.cite) for k, c in self.cards.items()]
+        cited += [
+            (f"profile {k}", p.cite + p.mg_supplement_ul_cite + p.background) for k, p in self.profiles.profiles.items()
+        ]
+        cited += [(f"card {k}", [c for c in d.cite if c not in PROFILE_CITES]) for k, d in self.cards.items()]
         cited += [
             (f"card {k} suggestion", s.medication.cite)
             for k, c in self.cards.items()
@@ -233,6 +274,13 @@ class Knowledge(_Model):
         for definition in self.cards.values():
             if not definition.cite:
                 problems.append(f"card {definition.code}: no citation")
+            for profile in self.profiles.profiles:
+                problems += self._card_source_problems(definition, profile)
+        for name, chosen in self.profiles.profiles.items():
+            thresholds = self.thresholds(name)
+            for path in chosen.unverified:
+                if _lookup(thresholds, path) is None:
+                    problems.append(f"profile {name}: unverified path {path!r} names no threshold")
         for group, rules in self.rulesets.items():
             for rule in rules:
                 card = rule.then.get("card")
@@ -279,10 +327,58 @@ class Knowledge(_Model):
         groups += [g for s, p, g in prefixes if s == system and code.startswith(p) and g not in groups]
         return groups
 
-    def thresholds(self, profile: str) -> dict[str, Any]:
-        """The values a rule's `$name.path` may refer to: the profile's, then the common ones."""
+    def _card_source_problems(self, definition: CardDefinition, profile: str) -> list[str]:
+        where = f"card {definition.code} ({profile})"
+        ids = self.card_citations(definition, profile)
+        problems = [
+            f"{where}: cites {i!r} of kind {self.citations[i].kind}, not a source a card may show"
+            for i in ids
+            if i in self.citations and self.citations[i].kind not in CARD_KINDS
+        ]
+        if not any(i in self.citations and self.citations[i].url for i in ids):
+            problems.append(f"{where}: no cited source with a url to link to")
+        return problems
+
+    def card_citations(self, definition: CardDefinition, profile: str) -> list[str]:
+        """The card's sources for the active profile: `profile:*` entries stand for the profile's own sources."""
         chosen = self.profiles.profiles[profile]
-        return {**self.profiles.common, **chosen.model_dump()}
+        by_ref = {
+            "profile:vitd25": chosen.cite,
+            "profile:mg-ul": chosen.mg_supplement_ul_cite,
+            "profile:vitd-ul": list(self.profiles.common["vitd_ul_ug"]["cite"]),
+        }
+        out: list[str] = []
+        for entry in definition.cite:
+            for cited in by_ref.get(entry, [entry]):
+                if cited not in out:
+                    out.append(cited)
+        return out
+
+    def thresholds(self, profile: str) -> dict[str, Any]:
+        """The values a rule's `$name.path` may refer to: the profile's, then the common ones.
+
+        25(OH)D cut-offs are given in the guideline's unit and converted here with the very factor that converts
+        a result reported in that unit, so a result of exactly 20 ng/mL meets a 20 ng/mL cut-off exactly (and a
+        result in the other unit is compared as if converted to the guideline's unit).
+        """
+        chosen = self.profiles.profiles[profile]
+        values = {**self.profiles.common, **chosen.model_dump()}
+        cutoffs = chosen.vitd25
+        factor = self.labs.analytes["vitd25"].normalised_units[normalise_unit(cutoffs.unit)]
+        values["vitd25"] = {k: float(getattr(cutoffs, k)) * factor for k in VITD25_CUTOFFS}
+        values["unverified"] = list(chosen.unverified) + list(self.profiles.common.get("unverified", []))
+        return values
+
+
+def _lookup(values: Any, path: str) -> Any:
+    """The value at a dotted threshold path (`vitd25.harmful_from`, `bands.0.ug_per_day`), or None."""
+    current = values
+    for part in path.split("."):
+        try:
+            current = current[int(part)] if isinstance(current, list) else current[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return None
+    return current
 
 
 _UNIT_NOISE = re.compile(r"[\s{}_^*]")
@@ -370,3 +466,43 @@ def _words(item: dict[str, dict[str, Any]]) -> str:
                 fields.append(f"{name}={condition}")
         parts.append(f"{kind} " + ", ".join(fields))
     return "; ".join(parts)
+
+
+def profiles_markdown(knowledge: Knowledge) -> str:
+    """Each guideline profile's cut-offs and limits with their sources, as rules/README.md carries them."""
+    factor = knowledge.labs.analytes["vitd25"].normalised_units
+    other = {"nmol/L": "ng/mL", "ng/mL": "nmol/L"}
+    words = {
+        "deficient_below": "deficient below",
+        "insufficient_below": "insufficient below",
+        "caution_above": "caution above",
+        "harmful_from": "harmful from",
+    }
+    out: list[str] = []
+    for name, profile in knowledge.profiles.profiles.items():
+        out += [f"### `{name}`: {profile.label['en']}", ""]
+        if profile.superseded is not None:
+            out += [f"_{profile.superseded['en']}_", ""]
+        unit = profile.vitd25.unit
+        out += [f"| 25(OH)D | in {unit} (compared) | in {other[unit]} | status |", "|---|---|---|---|"]
+        for key, word in words.items():
+            value = float(getattr(profile.vitd25, key))
+            converted = value * factor[normalise_unit(unit)] / factor[normalise_unit(other[unit])]
+            status = "NOT VERIFIED: rules reading it are off" if f"vitd25.{key}" in profile.unverified else "verified"
+            out.append(f"| {word} | {value:g} | {converted:.2f} | {status} |")
+        out += ["", f"Supplemental magnesium upper limit: {profile.mg_supplement_ul_mg:g} mg/day elemental."]
+        out += [f"Risk-group testing: {'on' if profile.risk_group_testing else 'off'}.", ""]
+        sources = [("25(OH)D", profile.cite), ("magnesium upper limit", profile.mg_supplement_ul_cite)]
+        for what, ids in sources:
+            for cited in ids:
+                citation = knowledge.citations[cited]
+                out.append(
+                    f"- {what}: [{citation.title}]({citation.url})" if citation.url else f"- {what}: {citation.title}"
+                )
+        out.append("")
+    bands = knowledge.profiles.common["vitd_ul_ug"]
+    out += ["### Vitamin D upper intake level (all profiles)", "", "| from age (years) | µg/day |", "|---|---|"]
+    out += [f"| {b['min_age_years']:g} | {b['ug_per_day']:g} |" for b in bands["bands"]]
+    out += [""]
+    out += [f"- [{knowledge.citations[c].title}]({knowledge.citations[c].url})" for c in bands["cite"]]
+    return "\n".join(out)

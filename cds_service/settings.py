@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key"
-Profile = Literal["nl-be", "dach", "us-endocrine-2011"]
+Profile = Literal["nl-be", "dach", "us-nam-2011", "us-endocrine-2011"]
 PROFILES: tuple[str, ...] = get_args(Profile)
 Locale = Literal["nl", "en"]
 
@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VITDMG_", extra="ignore", frozen=True, use_attribute_docstrings=True)
 
     profile: Profile = "nl-be"
-    """Guideline profile for 25(OH)D thresholds and upper intake limits."""
+    """Guideline profile: `nl-be`, `dach`, `us-nam-2011` (US default), `us-endocrine-2011` (superseded)."""
     locale: Locale = "nl"
     """Card language when the request sends no usable `Accept-Language`."""
     rules_dir: Path | None = None

@@ -309,11 +309,11 @@ def build() -> None:
     )
     scenario(
         "pv-nl-vitd-60-dach",
-        "The same 60 nmol/L is insufficient under D-A-CH.",
+        "The same 60 nmol/L is sufficient under D-A-CH too (RKI, by the IOM: >= 50 nmol/L).",
         "patient-view",
         res,
-        {"vitd-insufficiency": "info"},
-        ["vitd-deficiency"],
+        {},
+        ["vitd-deficiency", "vitd-insufficiency"],
         pid=p,
         profile="dach",
         shaped_on=NL,
@@ -339,11 +339,12 @@ def build() -> None:
     )
     scenario(
         "pv-us-vitd-ngml-nlbe",
-        "The same 15 ng/mL is only insufficient under the NL/BE profile.",
+        "The same 15 ng/mL (37.4 nmol/L) is above the NL/BE deficiency cut-off (30 nmol/L); the Gezondheidsraad's "
+        "50 nmol/L target could not be verified, so no insufficiency card either.",
         "patient-view",
         res,
-        {"vitd-insufficiency": "info"},
-        ["vitd-deficiency"],
+        {},
+        ["vitd-deficiency", "vitd-insufficiency"],
         pid=p,
         shaped_on=US,
     )
@@ -360,12 +361,12 @@ def build() -> None:
         shaped_on=NL,
     )
     scenario(
-        "pv-nl-vitd-140-dach-quiet",
-        "140 nmol/L is within range under D-A-CH (upper 250).",
+        "pv-nl-vitd-140-dach",
+        "140 nmol/L is above 125 nmol/L under D-A-CH too (the IOM classification the RKI applies).",
         "patient-view",
         res,
-        {},
-        ["vitd-excess"],
+        {"vitd-excess": "info"},
+        [],
         pid=p,
         profile="dach",
         shaped_on=NL,
@@ -373,10 +374,10 @@ def build() -> None:
     p = "pv-nl-4"
     scenario(
         "pv-nl-vitd-harmful",
-        "25(OH)D 265 nmol/L: possibly harmful.",
+        "25(OH)D 265 nmol/L: above 125 nmol/L; a separate 'harmful' tier (250) could not be verified, so caution.",
         "patient-view",
         [patient(p, "1958-05-20"), vitd_nl(p, 265), mg(p, 0.84)],
-        {"vitd-excess": "warning"},
+        {"vitd-excess": "info"},
         [],
         pid=p,
         shaped_on=NL,
@@ -1055,6 +1056,7 @@ def build() -> None:
     build_h10()
     build_h18_totals()
     build_h18_magnesium()
+    build_profiles()
 
 
 # --- issue 18 (h18): order hooks a prescriber can rely on -----------------------------------------------
@@ -1684,6 +1686,37 @@ def build_h18_magnesium() -> None:
         selections=[f"MedicationRequest/{cipro_us['id']}"],
         shaped_on=PDDI,
         locale="en",
+    )
+
+
+def build_profiles() -> None:
+    """Issue 11: the US default profile (IOM/NAM 2011) compares in ng/mL, so 20 ng/mL is exactly sufficient."""
+    US = "HL7 US Core 6 (us-core-patient, us-core-observation-lab, MedicationRequest with RxNorm)"
+    p = "pv-us-h11-1"
+    res = [patient(p, "1979-07-04", nl=False), obs(p, "62292-8", 20, "ng/mL", display="25-Hydroxyvitamin D2+D3")]
+    scenario(
+        "pv-us-vitd-20ngml-nam",
+        "25(OH)D exactly 20 ng/mL: sufficient under IOM/NAM 2011 (not 49.92 < 50 nmol/L).",
+        "patient-view",
+        res,
+        {},
+        ["vitd-deficiency", "vitd-insufficiency"],
+        pid=p,
+        profile="us-nam-2011",
+        shaped_on=US,
+    )
+    p = "pv-us-h11-2"
+    res = [patient(p, "1979-07-04", nl=False), obs(p, "62292-8", 15, "ng/mL", display="25-Hydroxyvitamin D2+D3")]
+    scenario(
+        "pv-us-vitd-15ngml-nam",
+        "25(OH)D 15 ng/mL: at risk of inadequacy (12-20 ng/mL) under IOM/NAM 2011, not deficient.",
+        "patient-view",
+        res,
+        {"vitd-insufficiency": "info"},
+        ["vitd-deficiency"],
+        pid=p,
+        profile="us-nam-2011",
+        shaped_on=US,
     )
 
 

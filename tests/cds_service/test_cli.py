@@ -49,12 +49,12 @@ def test_evaluate_json_is_the_cds_hooks_response(runner: CliRunner) -> None:
 
 
 def test_profile_option_overrides_the_scenario(runner: CliRunner) -> None:
-    """The 60 nmol/L scenario is quiet under nl-be; --profile dach makes it insufficient (and --check fails)."""
-    path = str(SCENARIOS / "pv-nl-vitd-60-quiet-nlbe" / "request.json")
+    """The 15 ng/mL scenario is quiet under nl-be; --profile us-nam-2011 makes it insufficient (--check fails)."""
+    path = str(SCENARIOS / "pv-us-vitd-ngml-nlbe" / "request.json")
     quiet = json.loads(runner.invoke(cli, ["evaluate", path, "--json"]).stdout)
-    dach = json.loads(runner.invoke(cli, ["evaluate", path, "--json", "--profile", "dach"]).stdout)
-    assert quiet["cards"] == [] and [c["source"]["topic"]["code"] for c in dach["cards"]] == ["vitd-insufficiency"]
-    failed = runner.invoke(cli, ["evaluate", path, "--check", "--profile", "dach"])
+    us = json.loads(runner.invoke(cli, ["evaluate", path, "--json", "--profile", "us-nam-2011"]).stdout)
+    assert quiet["cards"] == [] and [c["source"]["topic"]["code"] for c in us["cards"]] == ["vitd-insufficiency"]
+    failed = runner.invoke(cli, ["evaluate", path, "--check", "--profile", "us-nam-2011"])
     assert failed.exit_code == 1 and "unexpected card vitd-insufficiency" in failed.stderr
 
 

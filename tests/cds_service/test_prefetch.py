@@ -21,7 +21,6 @@ EXPECTED_NL = {
     "mg-deficiency": "warning",
     "mg-loss-ppi": "warning",
     "renal-caution-mg": "info",
-    "vitd-insufficiency": "info",
 }
 
 

@@ -78,7 +78,7 @@ def flat(*items: Fact | list[Fact]) -> list[Fact]:
 
 @pytest.fixture(scope="module")
 def engine(knowledge: Knowledge) -> RuleEngine:
-    return RuleEngine(knowledge, ["nl-be", "dach", "us-endocrine-2011"])
+    return RuleEngine(knowledge, ["nl-be", "dach", "us-nam-2011", "us-endocrine-2011"])
 
 
 def cards(engine: RuleEngine, group: str, profile: str, facts: list[Fact]) -> dict[str, str]:
@@ -97,23 +97,15 @@ PV = "patient-view"
 ORD = "orders"
 CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
     # id, group, profile, facts, catalog code, expected indicator (None = no card)
+    # 25(OH)D status per profile, at each cut-off and in both units: tests/rules/test_profiles.py
     ("deficient-nlbe", PV, "nl-be", flat(lab("vitd25", 29.9)), "vitd-deficiency", "warning"),
     ("deficient-boundary-nlbe", PV, "nl-be", flat(lab("vitd25", 30)), "vitd-deficiency", None),
-    ("deficient-dach", PV, "dach", flat(lab("vitd25", 49.9)), "vitd-deficiency", "warning"),
-    ("deficient-boundary-dach", PV, "dach", flat(lab("vitd25", 50)), "vitd-deficiency", None),
-    ("deficient-us", PV, "us-endocrine-2011", flat(lab("vitd25", 40)), "vitd-deficiency", "warning"),
-    ("40-is-insufficient-nlbe", PV, "nl-be", flat(lab("vitd25", 40)), "vitd-deficiency", None),
-    ("insufficient-low-edge-nlbe", PV, "nl-be", flat(lab("vitd25", 30)), "vitd-insufficiency", "info"),
-    ("insufficient-high-edge-nlbe", PV, "nl-be", flat(lab("vitd25", 49.9)), "vitd-insufficiency", "info"),
-    ("sufficient-nlbe", PV, "nl-be", flat(lab("vitd25", 50)), "vitd-insufficiency", None),
-    ("insufficient-dach", PV, "dach", flat(lab("vitd25", 74.9)), "vitd-insufficiency", "info"),
-    ("sufficient-dach", PV, "dach", flat(lab("vitd25", 75)), "vitd-insufficiency", None),
-    ("excess-below-nlbe", PV, "nl-be", flat(lab("vitd25", 124.9)), "vitd-excess", None),
-    ("excess-caution-nlbe", PV, "nl-be", flat(lab("vitd25", 125)), "vitd-excess", "info"),
-    ("excess-caution-top-nlbe", PV, "nl-be", flat(lab("vitd25", 249.9)), "vitd-excess", "info"),
-    ("excess-harmful-nlbe", PV, "nl-be", flat(lab("vitd25", 250)), "vitd-excess", "warning"),
-    ("excess-125-quiet-dach", PV, "dach", flat(lab("vitd25", 200)), "vitd-excess", None),
-    ("excess-harmful-us", PV, "us-endocrine-2011", flat(lab("vitd25", 250)), "vitd-excess", "warning"),
+    ("40-is-not-insufficient-nlbe", PV, "nl-be", flat(lab("vitd25", 40)), "vitd-insufficiency", None),
+    ("insufficient-dach", PV, "dach", flat(lab("vitd25", 49.9)), "vitd-insufficiency", "info"),
+    ("sufficient-dach", PV, "dach", flat(lab("vitd25", 50)), "vitd-insufficiency", None),
+    ("excess-below-nlbe", PV, "nl-be", flat(lab("vitd25", 125)), "vitd-excess", None),
+    ("excess-caution-nlbe", PV, "nl-be", flat(lab("vitd25", 125.1)), "vitd-excess", "info"),
+    ("excess-very-high-nlbe", PV, "nl-be", flat(lab("vitd25", 400)), "vitd-excess", "info"),
     ("mg-low", PV, "nl-be", flat(lab("mg", 0.65, "low")), "mg-deficiency", "warning"),
     ("mg-critical", PV, "nl-be", flat(lab("mg", 0.49, "low")), "mg-deficiency", "critical"),
     ("mg-critical-boundary", PV, "nl-be", flat(lab("mg", 0.50, "low")), "mg-deficiency", "warning"),
@@ -178,7 +170,7 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
     (
         "steroid-low-vitd",
         PV,
-        "nl-be",
+        "dach",
         flat(med("systemic-corticosteroid"), lab("vitd25", 40)),
         "vitd-lowering-medication",
         "info",
@@ -252,7 +244,7 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
     (
         "shpt-insufficient",
         PV,
-        "nl-be",
+        "dach",
         flat(lab("vitd25", 45), lab("pth", 90, "high")),
         "secondary-hyperparathyroidism",
         "info",

@@ -79,7 +79,9 @@ def test_every_card_variant_renders(knowledge: Knowledge, locale: str) -> None:
 
 def test_every_card_has_both_languages_and_a_citation(knowledge: Knowledge) -> None:
     for definition in knowledge.cards.values():
-        assert definition.cite and all(c in knowledge.citations for c in definition.cite)
+        for profile in knowledge.profiles.profiles:
+            cited = knowledge.card_citations(definition, profile)
+            assert cited and all(c in knowledge.citations for c in cited), (definition.code, profile)
         for variant in definition.variants.values():
             for text in (variant.summary, variant.advice, *[s.label for s in variant.suggestions]):
                 assert set(text) == set(LOCALES) and all(text.values())

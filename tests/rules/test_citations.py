@@ -1,0 +1,97 @@
+"""Every card variant, in both languages and under every profile, cites only primary sources of the allowed kinds,
+each with a URL, links to them, and carries no internal note (issue 11 "Citations")."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cds_service.cards import RenderContext, render_cards
+from cds_service.engine import Derived
+from cds_service.knowledge import CARD_KINDS, Knowledge
+from cds_service.models import Card
+from cds_service.settings import PROFILES
+
+from .test_knowledge import LOCALES, _evidence
+
+INTERNAL = re.compile(r"seed|clinical-reference|not verified|shared/|\be\.2\b|blog|todo|xxx", re.IGNORECASE)
+
+
+def every_variant(knowledge: Knowledge, locale: str, profile: str) -> list[tuple[str, str, Card]]:
+    facts = _evidence()
+    out = []
+    for code, definition in knowledge.cards.items():
+        for variant in definition.variants:
+            intent = Derived(
+                "card", {"code": code, "variant": variant, "indicator": "info"}, tuple(facts.evidence), "r", "c1"
+            )
+            (card,) = render_cards([intent], facts, knowledge, RenderContext(locale, profile, "p"))
+            out.append((code, variant, card))
+    return out
+
+
+def _card_text(card: Card) -> list[str]:
+    texts = [card.summary, card.detail or "", card.source.label]
+    texts += [card.source.topic.display or ""] if card.source.topic else []
+    texts += [f"{link.label} {link.url}" for link in card.links or []]
+    for suggestion in card.suggestions or []:
+        texts.append(suggestion.label)
+        texts += [a.description for a in suggestion.actions or []]
+    texts += [r.display or "" for r in card.overrideReasons or []]
+    return texts
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_internal_note_on_any_card(knowledge: Knowledge, locale: str, profile: str) -> None:
+    notes = [c.note for c in knowledge.citations.values() if c.note]
+    for code, variant, card in every_variant(knowledge, locale, profile):
+        for text in _card_text(card):
+            assert not INTERNAL.search(text), (code, variant, INTERNAL.search(text), text)
+            assert not any(note in text for note in notes), (code, variant)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("locale", LOCALES)
+def test_cards_cite_only_allowed_kinds_each_with_a_url_and_link_to_them(
+    knowledge: Knowledge, locale: str, profile: str
+) -> None:
+    for code, variant, card in every_variant(knowledge, locale, profile):
+        cited = [knowledge.citations[c] for c in knowledge.card_citations(knowledge.cards[code], profile)]
+        assert cited, (code, variant)
+        for citation in cited:
+            assert citation.kind in CARD_KINDS, (code, citation.title)
+            if citation.kind != "local-policy":
+                assert citation.url and citation.url.startswith("https://"), (code, citation.title)
+                assert f"[{citation.title}]({citation.url})" in (card.detail or ""), (code, citation.title)
+            else:
+                assert citation.title in (card.detail or "")
+        assert card.links, (code, variant, "a link to the primary source")
+        assert {link.url for link in card.links} == {c.url for c in cited if c.url}
+        assert all(link.type == "absolute" and link.label for link in card.links)
+
+
+def test_seed_texts_stay_background(knowledge: Knowledge) -> None:
+    """The blog posts the project started from are kept, as background, and are on no card under any profile."""
+    seeds = {k for k, c in knowledge.citations.items() if c.where and c.where.startswith("shared/seeds/")}
+    assert seeds and all(knowledge.citations[k].kind == "background" for k in seeds)
+    for definition in knowledge.cards.values():
+        for profile in PROFILES:
+            assert not seeds & set(knowledge.card_citations(definition, profile)), definition.code
+
+
+def test_a_card_citing_background_is_refused(knowledge: Knowledge) -> None:
+    definition = knowledge.cards["mg-deficiency"].model_copy(update={"cite": ["seed-vitdmg"]})
+    problems = knowledge._card_source_problems(definition, "nl-be")
+    assert any("not a source a card may show" in p for p in problems)
+    assert any("no cited source with a url" in p for p in problems)
+
+
+def test_superseded_profile_is_labelled_on_its_cards(knowledge: Knowledge) -> None:
+    for locale in LOCALES:
+        label = knowledge.profiles.profiles["us-endocrine-2011"].label[locale]
+        for _, _, card in every_variant(knowledge, locale, "us-endocrine-2011"):
+            assert label in card.source.label and label in (card.detail or "")
+        for _, _, card in every_variant(knowledge, locale, "us-nam-2011"):
+            assert label not in card.source.label
