@@ -32,11 +32,11 @@ DECIDED = [
     # case, analyte, findings that must be derived (others of that analyte must not), profile
     ("vitd-lt-5-ngml", "vitd25", {"vitd-status=deficient"}, "nl-be"),  # < 12.5 nmol/L
     ("vitd-lt-5-ngml", "vitd25", {"vitd-status=deficient"}, "us-endocrine-2011"),
-    ("vitd-gt-150-ngml", "vitd25", {"vitd-status=harmful"}, "nl-be"),  # > 374 nmol/L
+    ("vitd-gt-150-ngml", "vitd25", {"vitd-status=high"}, "nl-be"),  # > 374 nmol/L ("harmful" tier unverified: off)
     ("vitd-lte-30-nmoll", "vitd25", set(), None),  # <= 30 straddles the 30 nmol/L limit: see UNDECIDED
     ("vitd-lt-30-nmoll", "vitd25", {"vitd-status=deficient"}, "nl-be"),  # strictly below the limit
     ("vitd-gte-125-nmoll", "vitd25", set(), None),
-    ("vitd-lt-40-nmoll", "vitd25", {"vitd-status=deficient"}, "dach"),  # D-A-CH: deficient below 50
+    ("vitd-lt-40-nmoll", "vitd25", {"vitd-status=deficient"}, "us-endocrine-2011"),  # deficient below 20 ng/mL
     ("vitd-text-lt10-range", "vitd25", {"vitd-status=deficient"}, "nl-be"),
     ("vitd-text-lt10-unit", "vitd25", {"vitd-status=deficient"}, "nl-be"),
     ("mg-text-lt05-range", "mg", {"mg-low=yes", "mg-critical=yes"}, "nl-be"),
@@ -66,6 +66,7 @@ def test_a_deciding_bound_is_reasoned_with(
 
 UNDECIDED = [
     ("vitd-lt-40-nmoll", "does not decide the vitd25 category", "nl-be"),  # deficient (<30) or insufficient
+    ("vitd-lt-40-nmoll", "does not decide the vitd25 category", "dach"),  # RKI: deficient (<30) or suboptimal
     ("vitd-lte-30-nmoll", "does not decide the vitd25 category", "nl-be"),
     ("vitd-gte-125-nmoll", "does not decide the vitd25 category", "nl-be"),  # caution (125-250) or harmful
     ("vitd-gt-60-nmoll", "does not decide the vitd25 category", "nl-be"),  # adequate, or at/above 125

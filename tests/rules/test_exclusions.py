@@ -63,7 +63,7 @@ CASES: list[tuple[str, str, str, list[Fact], str, Any]] = [
         "retest-vitd-at-high-quiet",
         ORD,
         "nl-be",
-        flat(order_lab("vitd25"), lab("vitd25", 125, age_days=10)),
+        flat(order_lab("vitd25"), lab("vitd25", 125.1, age_days=10)),  # IOM: concern above 125 nmol/L
         "retest-too-early",
         None,
     ),
@@ -79,7 +79,7 @@ CASES: list[tuple[str, str, str, list[Fact], str, Any]] = [
         "retest-vitd-deficient-dach-quiet",
         ORD,
         "dach",
-        flat(order_lab("vitd25"), lab("vitd25", 45, age_days=10)),
+        flat(order_lab("vitd25"), lab("vitd25", 29.9, age_days=10)),  # RKI: deficient below 30 nmol/L
         "retest-too-early",
         None,
     ),
