@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,9 +18,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import metrics
 from ._headers import SECURITY_HEADERS, SecurityHeaders
-from .audit import suppress_and_record
+from .audit import SUPPRESSED_KEY, suppress_and_record
 from .auth import AuthError, JwksStore, JwtVerifier, TrustedIssuer, load_trusted_issuers
+from .draining import Drain
 from .engine import RuleEngine
 from .errors import Issue, ServiceError, json_path, operation_outcome
 from .invocation import invoke, parse_request
@@ -84,6 +87,7 @@ def create_app(
     knowledge = knowledge or load_knowledge(settings.rules_dir)
     engine = RuleEngine(knowledge, PROFILES)
     services = build_services(knowledge)
+    drain = Drain(settings.drain_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,9 +110,11 @@ def create_app(
                 "authentication is disabled (VITDMG_AUTH=disabled): any caller is let in",
                 extra={"event": {"auth": "disabled"}},
             )
+        drain.install()
         try:
             yield
         finally:
+            drain.uninstall()
             if own_client:
                 await client.aclose()
             store.dispose()
@@ -122,6 +128,9 @@ def create_app(
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Accept-Language"],
         )
+    app.add_middleware(metrics.RequestMetrics, hooks={sid: s.hook for sid, s in services.items()})
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    app.add_route("/metrics", metrics.metrics_endpoint(token), include_in_schema=False)
     app.add_middleware(SecurityHeaders)  # added last: the outermost, so CORS answers carry the headers too
     _add_error_handlers(app)
 
@@ -132,12 +141,14 @@ def create_app(
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            metrics.observe_auth_failure("no bearer token")
             raise ServiceError(401, [Issue("login", "a bearer token (the EHR's JWT) is required")])
         audience = (settings.public_base_url or f"{request.url.scheme}://{request.url.netloc}") + request.url.path
         try:
             await verifier.verify(token.strip(), audience)
         except AuthError as error:
             log_event("unauthorised", path=request.url.path, reason=str(error))
+            metrics.observe_auth_failure(str(error))
             raise ServiceError(401, [Issue("security", str(error))]) from None
 
     @app.get("/cds-services", dependencies=[Depends(authenticate)])
@@ -164,8 +175,15 @@ def create_app(
             access=request.app.state.access,
             now=now,
         )
+        audit_started = time.perf_counter()
         await anyio.to_thread.run_sync(
             suppress_and_record, store, settings, service_id, cds_request, outcome, knowledge.version, now
+        )
+        metrics.observe_steps({**outcome.timings, "audit": (time.perf_counter() - audit_started) * 1000})
+        metrics.observe_cards(
+            service_id,
+            [(c.source.topic.code if c.source.topic else "", c.indicator) for c in outcome.response.cards],
+            (outcome.response.extension or {}).get(SUPPRESSED_KEY, {}).get("codes", []),
         )
         log_event(
             "invocation",
@@ -205,6 +223,7 @@ def create_app(
         stored, duplicates = await anyio.to_thread.run_sync(store.add_feedback, items, datetime.now(UTC))
         outcomes = sorted({e.outcome for e in parsed.feedback})
         log_event("feedback", service=service_id, stored=stored, duplicates=duplicates, outcomes=outcomes)
+        metrics.observe_feedback(service_id, [e.outcome for e in parsed.feedback], stored, duplicates)
         return JSONResponse({"stored": stored, "duplicates": duplicates})
 
     @app.get("/healthz")
@@ -213,6 +232,8 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> dict[str, Any]:
+        if drain.draining:  # SIGTERM: load balancers take this process out while it finishes its requests
+            raise ServiceError(503, [Issue("transient", "draining: this process is stopping")])
         ready: dict[str, Any] = {
             "status": "ready",
             "knowledge": knowledge.version,

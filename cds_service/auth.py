@@ -94,14 +94,15 @@ class JwksStore:
     async def key(self, source: str, kid: str) -> jwt.PyJWK | None:
         cached = self._cache.get(source)
         if cached is None or (kid not in cached[1] and time.monotonic() - cached[0] >= self._refresh):
-            keys = (
-                self._read_file(Path(source))
-                if not source.startswith(("https://", "http://"))
-                else await self._fetch(source)
-            )
-            cached = (time.monotonic(), keys)
+            cached = (time.monotonic(), await self.load(source))
             self._cache[source] = cached
         return cached[1].get(kid)
+
+    async def load(self, source: str) -> dict[str, jwt.PyJWK]:
+        """The key set at `source` (a file path or a URL), read now, uncached (`config check` uses it too)."""
+        if source.startswith(("https://", "http://")):
+            return await self._fetch(source)
+        return self._read_file(Path(source))
 
     @staticmethod
     def _keys(data: Any) -> dict[str, jwt.PyJWK]:

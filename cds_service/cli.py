@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from .bundle_import import BundleError
 from .bundle_import import bundle_to_request as bundle_to_request_body
+from .config_check import ConfigProblems, check_configuration, load_settings, unknown_variables
 from .evaluation import Evaluation, Evaluator, InputError, find_requests, read_json
 from .knowledge import load_knowledge
 from .services import HOOK_CONTEXT, prefetch_templates
@@ -40,20 +41,45 @@ def _fail(message: str) -> typer.Exit:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one per core is a good start).")] = 1,
+    graceful_timeout: Annotated[
+        int, typer.Option(min=0, help="Seconds requests in flight get to finish once the server stops.")
+    ] = 30,
 ) -> None:
-    """Run the CDS Hooks service (discovery at /cds-services)."""
-    from .app import create_app
+    """Run the CDS Hooks service (discovery at /cds-services); SIGTERM drains, then stops (README: Deploy)."""
+    from .serving import serve as run_server
 
-    settings = Settings()
-    app = create_app(settings)
+    for line in unknown_variables(os.environ):
+        err.print(f"[yellow]warning:[/] {line}", highlight=False)
+    settings = _settings_or_exit()
+    try:
+        version = run_server(settings, host, port, workers, graceful_timeout, announce=_announce)
+    except ConfigProblems as problems:
+        raise _config_exit(problems) from None
+    err.print(f"vitdmg-cds knowledge {version} stopped", highlight=False)
+
+
+def _announce(version: str, settings: Settings, url: str, workers: int) -> None:
     err.print(
-        f"[bold]vitdmg-cds[/] knowledge {app.state.knowledge.version}, profile {settings.profile}, "
-        f"locale {settings.locale}: http://{host}:{port}/cds-services",
+        f"[bold]vitdmg-cds[/] knowledge {version}, profile {settings.profile}, locale {settings.locale}, "
+        f"{workers} worker(s): {url}/cds-services",
         highlight=False,
     )
     if settings.auth == "disabled":
         err.print("[bold yellow]authentication disabled[/] (VITDMG_AUTH=disabled): a local demo, not for patient data")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigProblems as problems:
+        raise _config_exit(problems) from None
+
+
+def _config_exit(problems: ConfigProblems) -> typer.Exit:
+    for line in problems.lines:
+        err.print(f"[bold red]config:[/] {line}", highlight=False)
+    return typer.Exit(EXIT_INPUT)
 
 
 @cli.command()
@@ -212,6 +238,29 @@ def db_prune() -> None:
     removed = store.prune(settings.retention_days, datetime.now(UTC))
     days = settings.retention_days
     out.print(f"removed {removed['cards']} card(s) older than {days} days and {removed['tokens']} expired token id(s)")
+
+
+config = typer.Typer(help="The configuration: check it before serving.", no_args_is_help=True)
+cli.add_typer(config, name="config")
+
+
+@config.command("check")
+def config_check(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each JWKS URL.")] = 5.0,
+) -> None:
+    """Check the settings, the trusted-issuers file, each issuer's key set and the store, without serving."""
+    settings = _settings_or_exit()
+    warnings = unknown_variables(os.environ)
+    checks = check_configuration(settings, timeout)
+    for check in checks:
+        mark = "[green]ok[/]  " if check.ok else "[bold red]FAIL[/]"
+        out.print(f"{mark} {check.what}: {check.detail}", highlight=False, soft_wrap=True)
+    for line in warnings:
+        out.print(f"[yellow]warn[/] {line}", highlight=False, soft_wrap=True)
+    failed = [c for c in checks if not c.ok]
+    out.print(f"config check: {len(checks) - len(failed)} ok, {len(failed)} failed", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(EXIT_MISMATCH)
 
 
 @cli.command()

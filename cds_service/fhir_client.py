@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from . import metrics
 
 FHIR_JSON = "application/fhir+json"
 
 
 class FhirUnavailable(Exception):
     """The server could not give the data: says why, without the token or any response content."""
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind  # a fixed word for the metrics label (timeout, status, too-large, ...)
 
 
 class FhirClient:
@@ -36,32 +43,50 @@ class FhirClient:
     async def query(self, relative: str) -> list[dict[str, Any]] | None:
         """Run one prefetch query: a read gives one resource or None (404), a search all pages' resources."""
         url = urljoin(self._base, relative)
-        if "?" not in relative and relative.count("/") == 1:
-            body = await self._get(url, allow_not_found=True)
-            return None if body is None else [body]
-        return await self.search_pages(url)
+        try:
+            if "?" not in relative and relative.count("/") == 1:
+                body = await self._get(url, allow_not_found=True, kind="read")
+                return None if body is None else [body]
+            return await self._search_pages(url)
+        except FhirUnavailable as error:
+            metrics.FHIR_FAILURES.labels(error.kind).inc()
+            raise
 
     async def search_pages(self, url: str, first_page: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """All entries of a searchset, following `next` links on the same server up to the page limit."""
-        page = first_page if first_page is not None else await self._get(url)
+        try:
+            return await self._search_pages(url, first_page)
+        except FhirUnavailable as error:
+            metrics.FHIR_FAILURES.labels(error.kind).inc()
+            raise
+
+    async def _search_pages(self, url: str, first_page: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        page = first_page if first_page is not None else await self._get(url, kind="search")
         resources: list[dict[str, Any]] = []
         pages = 0 if first_page is not None else 1
         while True:
             if page is None or page.get("resourceType") != "Bundle":
-                raise FhirUnavailable("search did not return a Bundle")
+                raise FhirUnavailable("search did not return a Bundle", "not-a-bundle")
             resources += bundle_resources(page)
             next_url = next_link(page)
             if next_url is None:
                 return resources
             if pages >= self._max_pages:
-                raise FhirUnavailable(f"more than {self._max_pages} pages (VITDMG_FHIR_MAX_PAGES)")
+                raise FhirUnavailable(f"more than {self._max_pages} pages (VITDMG_FHIR_MAX_PAGES)", "too-many-pages")
             absolute = urljoin(self._base, next_url)
             if _origin(absolute) != self._origin:
-                raise FhirUnavailable("next link points to another server")
-            page = await self._get(absolute)
+                raise FhirUnavailable("next link points to another server", "foreign-next-link")
+            page = await self._get(absolute, kind="page")
             pages += 1
 
-    async def _get(self, url: str, allow_not_found: bool = False) -> dict[str, Any] | None:
+    async def _get(self, url: str, allow_not_found: bool = False, kind: str = "search") -> dict[str, Any] | None:
+        started = time.perf_counter()
+        try:
+            return await self._get_untimed(url, allow_not_found)
+        finally:
+            metrics.FHIR_SECONDS.labels(kind).observe(time.perf_counter() - started)
+
+    async def _get_untimed(self, url: str, allow_not_found: bool) -> dict[str, Any] | None:
         headers = {"Accept": FHIR_JSON}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -70,26 +95,26 @@ class FhirClient:
                 if response.status_code == 404 and allow_not_found:
                     return None
                 if response.status_code != 200:  # a redirect too: never followed, the token stays on this host
-                    raise FhirUnavailable(f"answered HTTP {response.status_code}")
+                    raise FhirUnavailable(f"answered HTTP {response.status_code}", "status")
                 content = b""
                 async for chunk in response.aiter_bytes():
                     content += chunk
                     if len(content) > self._max_bytes:
                         raise FhirUnavailable(
-                            f"answered more than {self._max_bytes} bytes (VITDMG_FHIR_MAX_RESPONSE_BYTES)"
+                            f"answered more than {self._max_bytes} bytes (VITDMG_FHIR_MAX_RESPONSE_BYTES)", "too-large"
                         )
         except httpx.TimeoutException as exc:
-            raise FhirUnavailable("timed out") from exc
+            raise FhirUnavailable("timed out", "timeout") from exc
         except httpx.HTTPError as exc:
-            raise FhirUnavailable(f"connection failed ({type(exc).__name__})") from exc
+            raise FhirUnavailable(f"connection failed ({type(exc).__name__})", "connection") from exc
         try:
             body = json.loads(content)
         except ValueError as exc:
-            raise FhirUnavailable("answered with a body that is not JSON") from exc
+            raise FhirUnavailable("answered with a body that is not JSON", "not-json") from exc
         if not isinstance(body, dict):
-            raise FhirUnavailable("answered with JSON that is not a resource")
+            raise FhirUnavailable("answered with JSON that is not a resource", "not-a-resource")
         if body.get("resourceType") == "OperationOutcome":
-            raise FhirUnavailable("answered with an OperationOutcome")
+            raise FhirUnavailable("answered with an OperationOutcome", "operation-outcome")
         return body
 
 

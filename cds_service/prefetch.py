@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from . import metrics
 from .errors import Issue, ServiceError
 from .fhir_client import FhirClient, FhirUnavailable, bundle_resources, next_link, server_refusal
 from .models import CDSRequest
@@ -122,6 +123,8 @@ async def _fetch_missing(
     if access is not None and request.fhirServer is not None and access.allowed_servers is not None:
         refusal = server_refusal(request.fhirServer, access.allowed_servers, access.http_hosts)
     if access is None or request.fhirServer is None or refusal is not None:
+        if refusal is not None:
+            metrics.FHIR_FAILURES.labels("not-allowed").inc()
         why = f"{refusal}; it was not called" if refusal else "no fhirServer to fetch the rest"
         # A paged prefetch without a server to page on: use the first page, say so.
         for key in [k for k in to_fetch if k in result.resources]:
@@ -152,6 +155,7 @@ async def _fetch_missing(
     for key, task in tasks.items():
         if task in pending:
             failures[key] = f"FHIR server did not answer within {access.budget_seconds:g} s"
+            metrics.FHIR_FAILURES.labels("budget").inc()
             continue
         error = task.exception()
         if isinstance(error, FhirUnavailable):

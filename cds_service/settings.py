@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key"
 Profile = Literal["nl-be", "dach", "us-nam-2011", "us-endocrine-2011"]
@@ -39,7 +40,7 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(10, ge=1, le=1000)
     """Most `next` pages followed per search."""
     cors_origins: list[str] = Field(default_factory=list)
-    """Browser origins allowed by CORS, as a JSON list (e.g. `["https://sandbox.cds-hooks.org"]`); empty = off."""
+    """Browser origins allowed by CORS, comma-separated or as a JSON list; empty = off."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of the service's own logger."""
     auth: Literal["required", "disabled"] = "required"
@@ -55,7 +56,7 @@ class Settings(BaseSettings):
     jwks_refresh_seconds: int = Field(300, ge=1)
     """An unknown `kid` re-fetches an issuer's JWKS URL at most this often."""
     fhir_allowed_servers: list[str] = Field(default_factory=list)
-    """`fhirServer` base URLs the service may call, as a JSON list; any other is not called (412 if needed)."""
+    """`fhirServer` base URLs the service may call (comma-separated or JSON); no other is called (412 if needed)."""
     fhir_http_hosts: list[str] = Field(default_factory=list)
     """Hosts that may be called over plain http (local testing); all others need https."""
     fhir_max_response_bytes: int = Field(20 * 1024 * 1024, ge=1024)
@@ -79,12 +80,44 @@ class Settings(BaseSettings):
     suppression: bool = True
     """Do not repeat a card a clinician overrode (same patient, not more severe, same data)."""
     suppression_days: dict[str, int] = Field(default_factory=lambda: {"already-addressed": 30})
-    """Days a card stays quiet after an override, per override reason code, as a JSON object."""
+    """Days a card stays quiet after an override, per override reason code (`already-addressed=30,…` or JSON)."""
     retention_days: int = Field(365, ge=1)
     """Audit rows older than this are removed by `vitdmg-cds db prune`."""
+    metrics_token: SecretStr | None = None
+    """Bearer token `/metrics` asks for; unset: open (keep it inside the cluster, e.g. by a NetworkPolicy)."""
+    drain_seconds: float = Field(5.0, ge=0, le=300)
+    """After SIGTERM, seconds `/readyz` answers 503 while requests are still served, so load balancers move away."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _ListFriendlyEnv(settings_cls), dotenv_settings, file_secret_settings
 
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'vitdmg.db'}"
+
+
+class _ListFriendlyEnv(EnvSettingsSource):
+    """Lists also as `a,b`, objects also as `key=value,key=value` (operators write these); JSON still works."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        text = str(value).strip()
+        if text.startswith(("[", "{")):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return text  # validation then names the variable and what is wrong, in one line
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if get_origin(field.annotation) is dict:
+            pairs = [part.partition("=") for part in parts]
+            return {key.strip(): number.strip() for key, sep, number in pairs} if all(p[1] for p in pairs) else text
+        return parts
 
 
 def settings_markdown_table() -> str:

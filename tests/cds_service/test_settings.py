@@ -32,3 +32,26 @@ def test_bad_values_stop_startup(monkeypatch: pytest.MonkeyPatch, name: str, val
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_lists_take_commas_as_well_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: operators write `a,b`; JSON keeps working; an object takes `key=value,…`."""
+    monkeypatch.setenv("VITDMG_CORS_ORIGINS", "https://a.example.org, https://b.example.org")
+    monkeypatch.setenv("VITDMG_FHIR_ALLOWED_SERVERS", '["https://ehr.example.org/fhir"]')
+    monkeypatch.setenv("VITDMG_FHIR_HTTP_HOSTS", "localhost")
+    monkeypatch.setenv("VITDMG_SUPPRESSION_DAYS", "already-addressed=30, patient-declined=7")
+    settings = Settings()
+    assert settings.cors_origins == ["https://a.example.org", "https://b.example.org"]
+    assert settings.fhir_allowed_servers == ["https://ehr.example.org/fhir"]
+    assert settings.fhir_http_hosts == ["localhost"]
+    assert settings.suppression_days == {"already-addressed": 30, "patient-declined": 7}
+    monkeypatch.setenv("VITDMG_SUPPRESSION_DAYS", '{"already-addressed": 5}')
+    monkeypatch.setenv("VITDMG_CORS_ORIGINS", "")
+    assert Settings().suppression_days == {"already-addressed": 5} and Settings().cors_origins == []
+
+
+def test_bad_list_json_is_a_validation_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VITDMG_CORS_ORIGINS", '["unclosed')
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert [e["loc"] for e in caught.value.errors()] == [("cors_origins",)]
