@@ -1,5 +1,5 @@
 # vitdmg-cds: the two set-up commands are `make run` and `make test`.
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench image clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8080
@@ -38,6 +38,10 @@ lint: $(VENV)/.installed-test  ## ruff + mypy --strict
 	$(BIN)/ruff check cds_service tests bench fhir_fixtures/make_scenarios.py
 	$(BIN)/ruff format --check cds_service tests bench fhir_fixtures/make_scenarios.py
 	$(BIN)/mypy
+
+KNOWLEDGE_VERSION = $(shell sed -n 's/^version: *//p' rules/manifest.yaml)
+image:  ## the container image (needs a Docker engine; the development machines have none: README, Deploy)
+	docker build -f deploy/Dockerfile --build-arg KNOWLEDGE_VERSION=$(KNOWLEDGE_VERSION) -t vitdmg-cds:$(KNOWLEDGE_VERSION) .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
