@@ -244,7 +244,9 @@ def _client(front: str, load: Load) -> None:
                 load.served.append((time.monotonic(), response.headers["x-served-by"]))
                 cards = response.json()["cards"]
                 load.cards += [c["uuid"] for c in cards]
-            card = next(c for c in cards if c.get("suggestions"))  # accepted feedback names what was taken up
+            card = next((c for c in cards if c.get("suggestions")), None)  # accepted feedback names what was taken up
+            if card is None:
+                continue
             feedback = {
                 "feedback": [
                     {
