@@ -88,6 +88,9 @@ class ConditionGroup(_Model):
     cite: list[str]
     snomed: list[str] = Field(default_factory=list)
     icd10: list[str] = Field(default_factory=list)
+    # ICD-10 codes matched exactly, where a prefix would take in a different meaning (WHO Z33 "pregnant
+    # state" vs ICD-10-CM Z33.2 "elective termination", issue 18)
+    icd10_exact: list[str] = Field(default_factory=list)
 
 
 class ConditionValueSets(_Model):
@@ -316,6 +319,9 @@ class Knowledge(_Model):
                 for code in group.snomed:
                     exact.setdefault((system, code), []).append(name)
             prefixes += [(system, prefix, name) for system in systems["icd10"] for prefix in group.icd10]
+            for system in systems["icd10"]:
+                for code in group.icd10_exact:
+                    exact.setdefault((system, code), []).append(name)
         return exact, prefixes
 
     def condition_groups(self, system: str | None, code: str | None) -> list[str]:

@@ -1057,6 +1057,7 @@ def build() -> None:
     build_h18_totals()
     build_h18_magnesium()
     build_profiles()
+    build_h18_kidney()
 
 
 # --- issue 18 (h18): order hooks a prescriber can rely on -----------------------------------------------
@@ -1717,6 +1718,53 @@ def build_profiles() -> None:
         pid=p,
         profile="us-nam-2011",
         shaped_on=US,
+    )
+
+
+def build_h18_kidney() -> None:
+    """Kidney status from every source (issue 18): dialysis codes, creatinine without an eGFR."""
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
+    p = "sg-nl-h18-30"
+    creatinine = obs(
+        p,
+        "14682-9",
+        260,
+        "umol/l",
+        code="umol/L",
+        low=45,
+        high=90,
+        display="Creatinine [Moles/volume] in Serum or Plasma",
+    )
+    mgo = draft_med(
+        p, [{"system": ATC, "code": "A12CC10", "display": "magnesiumoxide"}], "Magnesiumoxide 500 mg", (500, "mg", "mg")
+    )
+    scenario(
+        "sg-nl-h18-creatinine-only-94",
+        "A 94-year-old with creatinine 260 µmol/L and no eGFR: magnesium ordered gives a renal card "
+        "(before: silent, the 'unmeasured' rule needed both missing).",
+        "order-sign",
+        [patient(p, "1932-06-01"), creatinine],
+        {"renal-caution-mg": "warning"},
+        [],
+        pid=p,
+        drafts=[mgo],
+        shaped_on=NL,
+    )
+    p = "sg-us-h18-31"
+    mag = draft_med(p, [], "Magnesium oxide 400 MG oral tablet", (400, "mg", "mg"))
+    scenario(
+        "sg-us-h18-dialysis-z99-2",
+        "Dialysis coded ICD-10-CM Z99.2 (no eGFR in the record): magnesium ordered gives the severe renal card.",
+        "order-sign",
+        [patient(p, "1950-02-02", nl=False), condition(p, ICD10CM, "Z99.2", "Dependence on renal dialysis")],
+        {"renal-caution-mg": "warning"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[mag],
+        shaped_on=PDDI,
+        locale="en",
     )
 
 

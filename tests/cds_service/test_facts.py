@@ -264,3 +264,26 @@ def test_a_ppi_is_not_magnesium_containing(knowledge: Knowledge) -> None:
     facts = facts_for(knowledge, [one("medication-classes", "ppi-atc")])
     (fact,) = [f for f in facts.facts if f["kind"] == "med"]
     assert "contains" not in fact
+
+
+@pytest.mark.parametrize(
+    ("case", "groups"),
+    [
+        ("dialysis-z99-2-cm", {"ckd", "ckd-g4-g5"}),  # issue 18: dialysis coded ICD-10(-CM) Z99.2
+        ("dialysis-z99-2-nl", {"ckd", "ckd-g4-g5"}),
+        ("dialysis-z49-who", {"ckd", "ckd-g4-g5"}),
+        ("dialysis-z49-01-cm", {"ckd", "ckd-g4-g5"}),
+        ("dialysis-sct-105502003", {"ckd", "ckd-g4-g5"}),
+        ("dialysis-sct-714152005", {"ckd", "ckd-g4-g5"}),
+        ("pregnancy-z33-1-cm", {"pregnancy"}),  # issue 18: pregnancy by meaning
+        ("pregnancy-z34-00-cm", {"pregnancy"}),
+        ("pregnancy-o09-90-cm", {"pregnancy"}),
+        ("pregnancy-z3a-20-cm", {"pregnancy"}),
+        ("pregnancy-z33-nl", {"pregnancy"}),  # WHO/NL Z33 has no subdivisions
+        ("termination-z33-2-cm", set()),  # elective termination is not a pregnancy to advise on
+        ("carrier-z33-3-cm", set()),
+    ],
+)
+def test_coded_kidney_status_and_pregnancy(knowledge: Knowledge, case: str, groups: set[str]) -> None:
+    facts = facts_for(knowledge, [one("conditions-coded", case)])
+    assert {f["group"] for f in facts.facts if f["kind"] == "condition"} == groups

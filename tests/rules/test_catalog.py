@@ -305,13 +305,37 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "renal-caution-mg",
         "info",
     ),
-    (
+    (  # issue 18: creatinine without an eGFR is no longer silence
         "order-mg-creatinine-only",
         ORD,
         "nl-be",
         flat(order("mg-supplement"), missing("egfr"), lab("creatinine", 90)),
         "renal-caution-mg",
+        "info",
+    ),
+    (
+        "order-mg-creatinine-high",
+        ORD,
+        "nl-be",
+        flat(order("mg-supplement"), missing("egfr"), lab("creatinine", 260, "high")),
+        "renal-caution-mg",
+        "warning",
+    ),
+    (  # an eGFR (reported or computed) decides instead: 75 is no card
+        "order-mg-creatinine-high-egfr-known",
+        ORD,
+        "nl-be",
+        flat(order("mg-supplement"), lab("egfr", 75), lab("creatinine", 130, "high")),
+        "renal-caution-mg",
         None,
+    ),
+    (
+        "order-laxative-dialysis-coded",
+        ORD,
+        "nl-be",
+        flat(order("mg-laxative"), cond("ckd-g4-g5")),
+        "renal-caution-mg",
+        "warning",
     ),
     ("order-mg-g3", ORD, "nl-be", flat(order("mg-supplement"), lab("egfr", 45)), "renal-caution-mg", None),
     (
