@@ -120,7 +120,7 @@ def _render(
         selectionBehavior="at-most-one" if suggestions else None,
         overrideReasons=[
             Coding(system=common.override_reason_system, code=code, display=text[loc])
-            for code, text in common.override_reasons.items()
+            for code, text in {**definition.override_reasons, **common.override_reasons}.items()
         ],
     )
 
@@ -309,7 +309,7 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
             f"{_number(e.value, loc)} µg/{'dag' if nl else 'day'} ({products})"
         )
     if e.kind == "order" and e.analyte:
-        return f"order: {e.name}{ref}"
+        return f"order: {_order_label(e, knowledge, loc)}{ref}"
     if e.kind == "condition" and e.med_class:
         group = knowledge.conditions.groups[e.med_class].label[loc]
         return f"{group}: {e.name}{ref}"
@@ -329,7 +329,8 @@ def _suggestions(
     ctx: RenderContext,
 ) -> list[Suggestion]:
     missing = {e.analyte for e in facts.evidence.values() if e.kind == "lab-missing"}
-    orders = [e for e in why if e.kind == "order" and e.reference]
+    # one delete per draft order, however many facts of the card point at it (issue 18)
+    orders = list({e.reference: e for e in why if e.kind == "order" and e.reference}.values())
     out: list[Suggestion] = []
     for template in templates:
         if template.when_missing and template.analyte not in missing:
@@ -339,7 +340,7 @@ def _suggestions(
             actions += [
                 Action(
                     type="delete",
-                    description=f"{'Verwijder' if ctx.locale == 'nl' else 'Delete'} {o.reference}",
+                    description=_delete_label(o, knowledge, ctx.locale),
                     resourceId=o.reference,
                 )
                 for o in orders
@@ -348,6 +349,7 @@ def _suggestions(
             actions.append(_lab_order(template.analyte, knowledge, ctx))
         if template.kind == "create-medication-order" and template.medication is not None:
             actions.append(_medication_order(template.medication, ctx))
+        actions = _distinct(actions)
         if actions:
             # isRecommended always sent (optional in CDS Hooks 2.0, required by some clients' models): the
             # first suggestion is the card's recommended one.
@@ -357,6 +359,29 @@ def _suggestions(
                 )
             )
     return out
+
+
+def _distinct(actions: list[Action]) -> list[Action]:
+    """No action twice in one suggestion (the same delete or the same proposed resource)."""
+    seen: set[str] = set()
+    out = []
+    for action in actions:
+        key = action.model_dump_json(exclude={"description"})
+        if key not in seen:
+            seen.add(key)
+            out.append(action)
+    return out
+
+
+def _delete_label(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    return f"{'Verwijder de order' if loc == 'nl' else 'Delete the order'} {_order_label(e, knowledge, loc)}"
+
+
+def _order_label(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """What the prescriber ordered, in words: the product's text or the test's name, never a bare code."""
+    if e.analyte:
+        return knowledge.labs.analytes[e.analyte].label[loc]
+    return e.name or (knowledge.medications.classes[e.med_class].label[loc] if e.med_class else "order")
 
 
 def _lab_order(analyte: str, knowledge: Knowledge, ctx: RenderContext) -> Action:

@@ -225,6 +225,8 @@ class CardDefinition(_Model):
     variants: dict[str, CardVariant]
     # texts for the `{reason}` of a card, per reason code (dose-not-checked: why the dose was not computed)
     reasons: dict[str, Text] = Field(default_factory=dict)
+    # override reasons of this card, offered before the common ones (issue 18)
+    override_reasons: dict[str, Text] = Field(default_factory=dict)
 
 
 class CardCommon(_Model):

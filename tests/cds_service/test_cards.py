@@ -1,0 +1,54 @@
+"""Card form (issue 18): one delete per draft order, product names instead of codes, override reasons per card."""
+
+from __future__ import annotations
+
+from cds_service.cards import RenderContext, render_cards
+from cds_service.engine import Derived
+from cds_service.facts import Evidence, FactSet
+from cds_service.knowledge import Knowledge
+
+
+def _facts_with_one_draft_seen_twice() -> FactSet:
+    """The same draft order behind two facts of one card (two classes of one combination product)."""
+    facts = FactSet()
+    for fact_id, med_class in (("o1", "vitd-native"), ("o2", "vitd-native")):
+        facts.evidence[fact_id] = Evidence(
+            "order",
+            "MedicationRequest/draft-1",
+            name="CALCI-CHEW D3 KAUWTABLET 500MG/400IE",
+            med_class=med_class,
+            matched_on="atc",
+            value=140.0,
+            unit="ug",
+        )
+    facts.evidence["p"] = Evidence("patient", "Patient/p", value=50.0)
+    return facts
+
+
+def _card(knowledge: Knowledge, code: str, variant: str, locale: str = "nl") -> dict:  # type: ignore[type-arg]
+    facts = _facts_with_one_draft_seen_twice()
+    intents = [
+        Derived("card", {"code": code, "variant": variant, "indicator": "warning"}, ("o1", "p"), "r1", "c1"),
+        Derived("card", {"code": code, "variant": variant, "indicator": "warning"}, ("o2", "p"), "r2", "c2"),
+    ]
+    (card,) = render_cards(intents, facts, knowledge, RenderContext(locale, "nl-be", "p"))
+    return card.model_dump(exclude_none=True)
+
+
+def test_a_draft_is_deleted_once_per_suggestion(knowledge: Knowledge) -> None:
+    """Issue 18: 'a suggestion deletes the same order twice'."""
+    card = _card(knowledge, "vitd-dose-above-ul", "default")
+    (suggestion,) = card["suggestions"]
+    deletes = [a for a in suggestion["actions"] if a["type"] == "delete"]
+    assert [a["resourceId"] for a in deletes] == ["MedicationRequest/draft-1"]
+    assert deletes[0]["description"] == "Verwijder de order CALCI-CHEW D3 KAUWTABLET 500MG/400IE"
+
+
+def test_override_reasons_are_per_card(knowledge: Knowledge) -> None:
+    """Issue 18: the upper-limit card offers 'loading dose for proven deficiency', the renal card 'nephrologist
+    agrees'; the common reason the suppression is keyed on stays on every card."""
+    ul = [r["code"] for r in _card(knowledge, "vitd-dose-above-ul", "default", "en")["overrideReasons"]]
+    renal = [r["code"] for r in _card(knowledge, "renal-caution-mg", "order-severe", "en")["overrideReasons"]]
+    assert ul[0] == "loading-dose-proven-deficiency" and "nephrologist-agrees" not in ul
+    assert renal[0] == "nephrologist-agrees" and "loading-dose-proven-deficiency" not in renal
+    assert "already-addressed" in ul and "already-addressed" in renal
