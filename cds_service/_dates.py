@@ -28,3 +28,9 @@ def age_years(birth: date, now: datetime) -> float:
     today = now.date()
     years = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
     return float(years)
+
+
+def age_months(birth: date, now: datetime) -> float:
+    """Completed months of age (upper intake levels for infants change at 6 and 12 months)."""
+    today = now.date()
+    return float((today.year - birth.year) * 12 + today.month - birth.month - (today.day < birth.day))

@@ -19,8 +19,11 @@ from .knowledge import (
     CardDefinition,
     Knowledge,
     MedicationProposal,
+    Profile,
     SuggestionTemplate,
+    UpperLimits,
     Vitd25Cutoffs,
+    age_band_words,
     normalise_unit,
 )
 from .models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
@@ -155,8 +158,8 @@ def _range(evidence: Evidence, locale: str) -> str:
 
 def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> dict[str, Any]:
     loc = ctx.locale
-    thresholds = knowledge.thresholds(ctx.profile)
-    cutoffs = knowledge.profiles.profiles[ctx.profile].vitd25
+    profile = knowledge.profiles.profiles[ctx.profile]
+    cutoffs = profile.vitd25
     values: dict[str, Any] = {
         "limit_" + k.rsplit("_", 1)[0]: f"{_number(getattr(cutoffs, k), loc)} {cutoffs.unit}" for k in VITD25_CUTOFFS
     }
@@ -178,11 +181,11 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
         if evidence.kind == "order" and evidence.value is not None:
             unit = "µg" if evidence.unit == "ug" else evidence.unit
             values["dose"] = f"{_number(evidence.value, loc)} {unit}"
-            values["limit"] = _dose_limit(evidence, why, thresholds, loc)
+            values["limit"] = _dose_limit(evidence, why, profile, loc)
         if evidence.kind == "vitd-total" and evidence.value is not None:
             values["total"] = f"{_number(evidence.value, loc)} µg"
             values["products"] = str(len(evidence.derived_from))
-            values.setdefault("limit", _vitd_band(why, thresholds, loc))
+            values.setdefault("limit", _band_limit(why, profile.vitd_ul, "µg", loc))
     values.update(_dose_values(why, knowledge, loc))
     values.setdefault("total", "?")
     values.setdefault("products", "?")
@@ -235,18 +238,21 @@ def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowled
     return text
 
 
-def _dose_limit(order: Evidence, why: list[Evidence], thresholds: dict[str, Any], loc: str) -> str:
+def _dose_limit(order: Evidence, why: list[Evidence], profile: Profile, loc: str) -> str:
+    """The upper level that applies at the patient's age, with the age band: "100 µg (11 jaar en ouder)"."""
     if order.med_class == "mg-supplement":
-        return f"{_number(thresholds['mg_supplement_ul_mg'], loc)} mg"
-    return _vitd_band(why, thresholds, loc)
+        return _band_limit(why, profile.mg_ul, "mg", loc)
+    return _band_limit(why, profile.vitd_ul, "µg", loc)
 
 
-def _vitd_band(why: list[Evidence], thresholds: dict[str, Any], loc: str) -> str:
-    ages = [e.value for e in why if e.kind == "patient" and e.value is not None]
-    bands = thresholds["vitd_ul_ug"]["bands"]
-    age = ages[0] if ages else None
-    band = next((b for b in bands if age is not None and age >= b["min_age_years"]), bands[0])
-    return f"{_number(band['ug_per_day'], loc)} µg"
+def _band_limit(why: list[Evidence], limits: UpperLimits, unit: str, loc: str) -> str:
+    months = next((e.months for e in why if e.kind == "patient" and e.months is not None), None)
+    band = limits.band(months)
+    if band is None:
+        return "?"
+    value = band.ug_per_day if band.ug_per_day is not None else band.mg_per_day
+    assert value is not None
+    return f"{_number(value, loc)} {unit} ({age_band_words(band.from_months, band.below_months, loc)})"
 
 
 _MATCHED_ON = {"atc": "ATC", "rxnorm": "RxNorm", "snomed": "SNOMED"}

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ._dates import DAYS_PER_MONTH, age_years, to_datetime
+from ._dates import DAYS_PER_MONTH, age_months, age_years, to_datetime
 from ._dosage import DoseError, daily_dose
 from ._lab_values import LabValue, interval_ends, read_value, unit_factor
 from .knowledge import LOINC, SNOMED, Knowledge, MedicationClass
@@ -60,6 +60,7 @@ class Evidence:
     comparator: str | None = None
     reported_value: float | None = None
     reported_unit: str | None = None
+    months: float | None = None
     derived_from: list[str] = field(default_factory=list)
     rule: str | None = None
     # dose of an order (h18): why it was not computed, or its single dose, course length, upper-bound flag
@@ -114,7 +115,11 @@ def _patient_facts(record: ParsedRecord, facts: FactSet, ctx: EvaluationContext)
     if birth is None:
         return
     age = age_years(birth.date(), ctx.now)
-    facts.add({"kind": "patient", "age_years": age}, Evidence("patient", f"Patient/{patient.id}", value=age))
+    months = age_months(birth.date(), ctx.now)
+    facts.add(
+        {"kind": "patient", "age_years": age, "age_months": months},
+        Evidence("patient", f"Patient/{patient.id}", value=age, months=months),
+    )
 
 
 # --- laboratory ----------------------------------------------------------------------------------------

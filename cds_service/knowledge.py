@@ -113,6 +113,26 @@ class Vitd25Cutoffs(_Model):
     harmful_from: float
 
 
+class UpperLimitBand(_Model):
+    """An upper intake level for ages from `from_months` up to (not including) `below_months`."""
+
+    from_months: float
+    below_months: float
+    ug_per_day: float | None = None
+    mg_per_day: float | None = None
+
+
+class UpperLimits(_Model):
+    cite: list[str]
+    bands: list[UpperLimitBand]
+
+    def band(self, months: float | None) -> UpperLimitBand | None:
+        """The band for an age in completed months, or None (no age, or an age no band covers)."""
+        if months is None:
+            return None
+        return next((b for b in self.bands if b.from_months <= months < b.below_months), None)
+
+
 class Profile(_Model):
     """A guideline profile: its cut-offs, limits and sources.
 
@@ -124,8 +144,8 @@ class Profile(_Model):
     cite: list[str]
     vitd25: Vitd25Cutoffs
     risk_group_testing: bool
-    mg_supplement_ul_mg: float
-    mg_supplement_ul_cite: list[str]
+    vitd_ul: UpperLimits
+    mg_ul: UpperLimits
     superseded: Text | None = None
     unverified: list[str] = Field(default_factory=list)
     background: list[str] = Field(default_factory=list)
@@ -133,6 +153,7 @@ class Profile(_Model):
 
 class Profiles(_Model):
     version: str
+    upper_limits: dict[str, UpperLimits]
     profiles: dict[str, Profile]
     common: dict[str, Any]
 
@@ -261,7 +282,8 @@ class Knowledge(_Model):
         cited += [(f"medication class {k}", c.cite) for k, c in self.medications.classes.items()]
         cited += [(f"condition group {k}", g.cite) for k, g in self.conditions.groups.items()]
         cited += [
-            (f"profile {k}", p.cite + p.mg_supplement_ul_cite + p.background) for k, p in self.profiles.profiles.items()
+            (f"profile {k}", p.cite + p.vitd_ul.cite + p.mg_ul.cite + p.background)
+            for k, p in self.profiles.profiles.items()
         ]
         cited += [(f"card {k}", [c for c in d.cite if c not in PROFILE_CITES]) for k, d in self.cards.items()]
         cited += [
@@ -352,8 +374,8 @@ class Knowledge(_Model):
         chosen = self.profiles.profiles[profile]
         by_ref = {
             "profile:vitd25": chosen.cite,
-            "profile:mg-ul": chosen.mg_supplement_ul_cite,
-            "profile:vitd-ul": list(self.profiles.common["vitd_ul_ug"]["cite"]),
+            "profile:mg-ul": chosen.mg_ul.cite,
+            "profile:vitd-ul": chosen.vitd_ul.cite,
         }
         out: list[str] = []
         for entry in definition.cite:
@@ -498,9 +520,22 @@ def profiles_markdown(knowledge: Knowledge) -> str:
             converted = value * factor[normalise_unit(unit)] / factor[normalise_unit(other[unit])]
             status = "NOT VERIFIED: rules reading it are off" if f"vitd25.{key}" in profile.unverified else "verified"
             out.append(f"| {word} | {value:g} | {converted:.2f} | {status} |")
-        out += ["", f"Supplemental magnesium upper limit: {profile.mg_supplement_ul_mg:g} mg/day elemental."]
-        out += [f"Risk-group testing: {'on' if profile.risk_group_testing else 'off'}.", ""]
-        sources = [("25(OH)D", profile.cite), ("magnesium upper limit", profile.mg_supplement_ul_cite)]
+        out += ["", f"Risk-group testing: {'on' if profile.risk_group_testing else 'off'}.", ""]
+        out += ["| age | vitamin D upper level (µg/day) | supplemental magnesium upper level (mg/day elemental) |"]
+        out += ["|---|---|---|"]
+        edges = sorted({b.from_months for b in profile.vitd_ul.bands + profile.mg_ul.bands})
+        for start in edges:
+            vitd, mg = profile.vitd_ul.band(start), profile.mg_ul.band(start)
+            end = min(b.below_months for b in profile.vitd_ul.bands + profile.mg_ul.bands if b.below_months > start)
+            shown_vitd = f"{vitd.ug_per_day:g}" if vitd and vitd.ug_per_day is not None else "none set"
+            shown_mg = f"{mg.mg_per_day:g}" if mg and mg.mg_per_day is not None else "none set"
+            out.append(f"| {age_band_words(start, end, 'en')} | {shown_vitd} | {shown_mg} |")
+        out.append("")
+        sources = [
+            ("25(OH)D", profile.cite),
+            ("vitamin D upper level", profile.vitd_ul.cite),
+            ("magnesium upper level", profile.mg_ul.cite),
+        ]
         for what, ids in sources:
             for cited in ids:
                 citation = knowledge.citations[cited]
@@ -508,9 +543,17 @@ def profiles_markdown(knowledge: Knowledge) -> str:
                     f"- {what}: [{citation.title}]({citation.url})" if citation.url else f"- {what}: {citation.title}"
                 )
         out.append("")
-    bands = knowledge.profiles.common["vitd_ul_ug"]
-    out += ["### Vitamin D upper intake level (all profiles)", "", "| from age (years) | µg/day |", "|---|---|"]
-    out += [f"| {b['min_age_years']:g} | {b['ug_per_day']:g} |" for b in bands["bands"]]
-    out += [""]
-    out += [f"- [{knowledge.citations[c].title}]({knowledge.citations[c].url})" for c in bands["cite"]]
     return "\n".join(out)
+
+
+def age_band_words(from_months: float, below_months: float, locale: str) -> str:
+    """An age band as a GP writes it: "0-5 months", "1-3 years", "11 years and older" (Dutch: maanden, jaar)."""
+    nl = locale == "nl"
+    if from_months == 0 and below_months <= 12:
+        return f"{'jonger dan' if nl else 'under'} {below_months:g} {'maanden' if nl else 'months'}"
+    if below_months <= 12:
+        return f"{from_months:g}-{below_months - 1:g} {'maanden' if nl else 'months'}"
+    first = from_months // 12
+    if below_months >= 1200:
+        return f"{first:g} {'jaar en ouder' if nl else 'years and older'}"
+    return f"{first:g}-{below_months // 12 - 1:g} {'jaar' if nl else 'years'}"

@@ -48,7 +48,7 @@ def absent(*groups: str) -> list[Fact]:
 
 
 def patient(age: float) -> Fact:
-    return {"kind": "patient", "age_years": float(age)}
+    return {"kind": "patient", "age_years": float(age), "age_months": float(age) * 12}
 
 
 def order(med_class: str, dose: float | None = None) -> list[Fact]:
@@ -291,10 +291,12 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
     ("vitd-ul-infant-edge", ORD, "nl-be", flat(order("vitd-native", 25), patient(0)), "vitd-dose-above-ul", None),
     ("vitd-ul-no-dose", ORD, "nl-be", flat(order("vitd-native"), patient(40)), "vitd-dose-above-ul", None),
     ("vitd-ul-active-form", ORD, "nl-be", flat(order("vitd-active", 500), patient(40)), "vitd-dose-above-ul", None),
-    ("mg-ul-eu", ORD, "nl-be", flat(order("mg-supplement", 250.1)), "mg-dose-above-ul", "warning"),
-    ("mg-ul-eu-edge", ORD, "nl-be", flat(order("mg-supplement", 250)), "mg-dose-above-ul", None),
-    ("mg-ul-us-300", ORD, "us-endocrine-2011", flat(order("mg-supplement", 300)), "mg-dose-above-ul", None),
-    ("mg-ul-us", ORD, "us-endocrine-2011", flat(order("mg-supplement", 350.1)), "mg-dose-above-ul", "warning"),
+    # upper levels per age band and profile: tests/rules/test_upper_limits.py
+    ("mg-ul-eu", ORD, "nl-be", flat(order("mg-supplement", 250.1), patient(40)), "mg-dose-above-ul", "warning"),
+    ("mg-ul-eu-edge", ORD, "nl-be", flat(order("mg-supplement", 250), patient(40)), "mg-dose-above-ul", None),
+    ("mg-ul-us-300", ORD, "us-nam-2011", flat(order("mg-supplement", 300), patient(40)), "mg-dose-above-ul", None),
+    ("mg-ul-us", ORD, "us-nam-2011", flat(order("mg-supplement", 350.1), patient(40)), "mg-dose-above-ul", "warning"),
+    ("mg-ul-no-age", ORD, "nl-be", flat(order("mg-supplement", 400)), "mg-dose-above-ul", None),
     ("order-mg-g4", ORD, "nl-be", flat(order("mg-supplement"), lab("egfr", 25)), "renal-caution-mg", "warning"),
     ("order-mg-dialysis", ORD, "nl-be", flat(order("mg-supplement"), cond("ckd-g4-g5")), "renal-caution-mg", "warning"),
     (
@@ -517,7 +519,7 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "mg-chelation-spacing",
         "info",
     ),
-    ("ul-not-for-laxative", ORD, "nl-be", flat(order("mg-laxative", 600.0)), "mg-dose-above-ul", None),
+    ("ul-not-for-laxative", ORD, "nl-be", flat(order("mg-laxative", 600.0), patient(40)), "mg-dose-above-ul", None),
     ("dose-other-class", ORD, "nl-be", flat(dosed("ppi", dose="not-computed")), "dose-not-checked", None),
     (
         "dose-one-off-no-ul",

@@ -40,7 +40,7 @@ def _evidence() -> FactSet:
             range=(0.70, 0.95),
             range_source="lab",
         )
-    facts.evidence["patient"] = Evidence("patient", "Patient/p", value=42.0)
+    facts.evidence["patient"] = Evidence("patient", "Patient/p", value=42.0, months=504.0)
     facts.evidence["med"] = Evidence(
         "med", "MedicationStatement/m", name="levothyroxine", med_class="levothyroxine", matched_on="atc"
     )
@@ -89,7 +89,7 @@ def test_every_card_has_both_languages_and_a_citation(knowledge: Knowledge) -> N
 
 def test_every_threshold_and_value_set_is_cited(knowledge: Knowledge) -> None:
     for name, profile in knowledge.profiles.profiles.items():
-        assert profile.cite and profile.mg_supplement_ul_cite, name
+        assert profile.cite and profile.vitd_ul.cite and profile.mg_ul.cite, name
     for key, value in knowledge.profiles.common.items():
         assert value.get("cite"), key
     for name, med_class in knowledge.medications.classes.items():
@@ -147,7 +147,9 @@ def test_proposed_medication_orders_are_within_the_upper_limit(knowledge: Knowle
         if s.medication is not None
     ]
     assert proposals
-    limit = knowledge.profiles.common["vitd_ul_ug"]["bands"][0]["ug_per_day"]
+    limit = min(
+        b.ug_per_day or 0 for p in knowledge.profiles.profiles.values() for b in p.vitd_ul.bands if b.from_months >= 108
+    )
     for proposal in proposals:
         action = _medication_order(proposal, RenderContext("nl", "nl-be", "p"))
         order = MedicationRequest.model_validate(action.resource)
