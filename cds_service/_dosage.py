@@ -11,13 +11,14 @@ with `maxDosePerPeriod` give the top of what may be taken: the dose is then mark
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from ._dates import to_datetime
 from .knowledge import Ingredient, Knowledge, normalise_unit
+from .product_names import strength_of
 
 _PERIOD_DAYS = {
     "s": 1 / 86400,
@@ -82,6 +83,7 @@ for _names, _kind, _factor in (
     (("sachet", "sachets", "zakje", "zakjes", "sachet(s)", "powderpacket"), "sachet", 1.0),
     (("ampoule", "ampul", "ampule", "ampoules", "vial", "flacon"), "ampoule", 1.0),
     (("stuk", "stuks", "piece", "pieces", "each", "ea", "1", "unitofpresentation", "dose", "dosis"), "piece", 1.0),
+    (("pill", "pills", "pill(s)"), "piece", 1.0),  # a pill: one tablet or capsule of the product (issue 12)
 ):
     for _name in _names:
         _UNITS[_name] = (_kind, _factor)
@@ -133,14 +135,19 @@ def daily_dose(
     medication: Any,
     knowledge: Knowledge,
     match_ingredient: IngredientMatcher | None = None,
+    product_names: Sequence[str] = (),
 ) -> Dose:
-    """The order's dose; raises DoseError naming what is missing or ambiguous."""
+    """The order's dose; raises DoseError naming what is missing or ambiguous.
+
+    `product_names`: the product's name(s) ("Cholecalciferol 2000 UNT Oral Capsule"); a dose in tablets or
+    capsules uses the strength a name states for the ingredient when the Medication gives none (issue 12).
+    """
     if not dosages:
         raise DoseError("no dosageInstruction", "schedule")
     target = "ug" if med_class == "vitd-native" else "mg"
     if med_class == "vitd-native" and ingredient is not None and not ingredient.dose_comparable:
         raise DoseError("this vitamin D form is not comparable with the colecalciferol upper limit", "not-comparable")
-    convert = _Converter(med_class, ingredient, medication, knowledge, match_ingredient)
+    convert = _Converter(med_class, ingredient, medication, knowledge, match_ingredient, product_names)
     phases: dict[int | None, list[Any]] = {}
     for dosage in dosages:
         phases.setdefault(dosage.sequence, []).append(dosage)
@@ -353,7 +360,9 @@ class _Converter:
         medication: Any,
         knowledge: Knowledge,
         match_ingredient: IngredientMatcher | None,
+        product_names: Sequence[str] = (),
     ) -> None:
+        self._product_names = list(product_names)
         self._vitd = med_class == "vitd-native"
         self._ingredient = ingredient
         self._medication = medication
@@ -406,8 +415,8 @@ class _Converter:
     def _strengths(self) -> list[tuple[float, str]]:
         """(target amount per one denominator unit, the denominator's kind) for each of the class's ingredients."""
         medication = self._medication
-        if medication is None:
-            return []
+        if medication is None or not any(i.strength is not None for i in medication.ingredient or []):
+            return self._named_strength()
         out: list[tuple[float, str]] = []
         for item in medication.ingredient or []:
             if item.strength is None:
@@ -435,6 +444,18 @@ class _Converter:
             ingredient = self._knowledge_ingredient(matched[0]) or self._ingredient
             out.append((self._active(float(numerator.value) * factor / per, kind, ingredient), denominator_kind))
         return out
+
+    def _named_strength(self) -> list[tuple[float, str]]:
+        """The strength per piece that the product's name states for this ingredient ("... 2000 UNT Oral Capsule")."""
+        if self._ingredient is None or not self._product_names:
+            return []
+        strength = strength_of(self._product_names, self._ingredient.names)
+        if strength is None:
+            return []
+        kind, factor = _UNITS.get(normalise_unit(strength.unit), ("", 0.0))
+        if kind not in ("mass", "iu", "mmol", "meq"):
+            return []
+        return [(self._active(float(strength.value) * factor, kind, self._ingredient), "piece")]
 
     def _knowledge_ingredient(self, name: str) -> Ingredient | None:
         for med_class in self._knowledge.medications.classes.values():

@@ -15,9 +15,10 @@ from typing import Any
 from ._dates import DAYS_PER_MONTH, age_months, age_years, to_datetime
 from ._dosage import DoseError, daily_dose
 from ._lab_values import LabValue, interval_ends, read_value, unit_factor
-from .knowledge import LOINC, SNOMED, Knowledge, MedicationClass
+from .knowledge import LOINC, SNOMED, DispenseUse, Knowledge, MedicationClass
 from .medication_classes import Coding, MedMatch, classify
 from .parsing import ParsedRecord
+from .product_names import route_of_form
 from .reports import Report
 from .rule_language import value_cuts
 
@@ -373,6 +374,13 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
             continue
         items.append((statement, "MedicationStatement", False))
     items += [(r, "MedicationRequest", False) for r in record.requests]
+    use = knowledge.medications.dispense_use
+    for dispense in record.dispenses:
+        if _dispensed_supply_lasts(dispense, use, ctx.now):
+            items.append((dispense, "MedicationDispense", False))
+    for administration in record.administrations:
+        if _administered_recently(administration, use, ctx.now):
+            items.append((administration, "MedicationAdministration", False))
     drafts = [(r, "MedicationRequest", True) for r in record.draft_medication_requests]
     items += drafts
     subjects = _subjects(
@@ -386,10 +394,11 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
         concepts, medication = _medication_concepts(resource, record, facts, ref)
         if not concepts:
             continue
-        dosages = (
-            list(resource.dosage or []) if kind == "MedicationStatement" else list(resource.dosageInstruction or [])
-        )
+        dosages = _dosages(resource, kind)
         route = _route(dosages)
+        if route == "unknown":  # no route sent: the dose form in the product's name or Medication.form says it
+            route = _route_from_product(concepts, medication) or "unknown"
+        course = _course_days(resource, kind, dosages)
         for match in classify_medication(concepts, knowledge):
             med_class = knowledge.medications.classes[match.med_class]
             if not _route_allows(med_class, match, route, facts, ref):
@@ -402,18 +411,18 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
                 matched_on=match.matched_on,
                 note=None if route != "unknown" or not med_class.oral_only else "route-unknown",
             )
-            facts.add(
-                {
-                    "kind": "med",
-                    "class": match.med_class,
-                    "draft": "yes" if is_draft else "no",
-                    "route": route,
-                    **({"contains": "magnesium"} if med_class.contains_magnesium else {}),
-                },
-                evidence,
-            )
+            fact: Fact = {
+                "kind": "med",
+                "class": match.med_class,
+                "draft": "yes" if is_draft else "no",
+                "route": route,
+                **({"contains": "magnesium"} if med_class.contains_magnesium else {}),
+            }
+            if course is not None:
+                fact["course_days"] = course  # the course's length where the data states it (daysSupply, bounds)
+            facts.add(fact, evidence)
             if is_draft and ref in subjects:
-                _order_fact(resource, match, med_class, medication, knowledge, facts, ref)
+                _order_fact(resource, match, med_class, medication, knowledge, facts, ref, _names(concepts))
             if match.med_class == "vitd-native":
                 vitamin_d.append((resource, ref, is_draft and ref in subjects, match, medication, dosages))
     _vitd_total(vitamin_d, knowledge, facts)
@@ -429,6 +438,84 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
                     Evidence("order", ref, analyte=analyte, name=coding.display or coding.code),
                 )
                 break
+
+
+def _dosages(resource: Any, kind: str) -> list[Any]:
+    if kind == "MedicationStatement":
+        return list(resource.dosage or [])
+    if kind == "MedicationAdministration":
+        return [resource.dosage] if resource.dosage is not None else []
+    return list(resource.dosageInstruction or [])
+
+
+def _names(concepts: list[Any]) -> list[str]:
+    """The product's names as sent: each concept's text and its codings' displays."""
+    names = [c.text for c in concepts if c.text]
+    return names + [d.display for c in concepts for d in c.coding or [] if d.display]
+
+
+def _route_from_product(concepts: list[Any], medication: Any) -> str | None:
+    """The route a dose form states: Medication.form first, then the product's name ("Oral Tablet")."""
+    texts: list[str] = []
+    form = medication.form if medication is not None else None
+    if form is not None:
+        texts += [form.text or ""] + [c.display or "" for c in form.coding or []]
+    for concept in concepts:
+        texts += [concept.text or ""] + [c.display or "" for c in concept.coding or []]
+    for text in texts:
+        if text and (route := route_of_form(text)) is not None:
+            return route
+    return None
+
+
+_DURATION_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "mo": 30.4375, "a": 365.25}
+
+
+def _course_days(resource: Any, kind: str, dosages: list[Any]) -> float | None:
+    """Days of the course as sent: a dispense's daysSupply, an administration's period, a timing's bounds."""
+    if kind == "MedicationDispense" and resource.daysSupply is not None:
+        return _quantity_days(resource.daysSupply)
+    if kind == "MedicationAdministration" and resource.effectivePeriod is not None:
+        return _period_days(resource.effectivePeriod)
+    for dosage in dosages:
+        repeat = dosage.timing.repeat if dosage.timing is not None else None
+        if repeat is not None and repeat.boundsDuration is not None:
+            return _quantity_days(repeat.boundsDuration)
+        if repeat is not None and repeat.boundsPeriod is not None:
+            return _period_days(repeat.boundsPeriod)
+    return None
+
+
+def _quantity_days(quantity: Any) -> float | None:
+    unit = str(quantity.code or quantity.unit or "d").lower()
+    if quantity.value is None or unit not in _DURATION_DAYS:
+        return None
+    return round(float(quantity.value) * _DURATION_DAYS[unit], 2)
+
+
+def _period_days(period: Any) -> float | None:
+    start, end = to_datetime(period.start), to_datetime(period.end)
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() / 86400, 2)
+
+
+def _dispensed_supply_lasts(dispense: Any, use: DispenseUse, now: datetime) -> bool:
+    """A dispense implies use until its supply (daysSupply, else the default) plus a grace period has passed."""
+    handed = to_datetime(dispense.whenHandedOver or dispense.whenPrepared)
+    if handed is None or handed > now + timedelta(days=1):
+        return False
+    supply = _quantity_days(dispense.daysSupply) if dispense.daysSupply is not None else None
+    days = (supply if supply is not None else use.default_supply_days) + use.grace_days
+    return handed + timedelta(days=days) >= now
+
+
+def _administered_recently(administration: Any, use: DispenseUse, now: datetime) -> bool:
+    if administration.status == "in-progress":
+        return True
+    period = administration.effectivePeriod
+    when = to_datetime(administration.effectiveDateTime or (period.end or period.start if period is not None else None))
+    return when is not None and now - timedelta(days=use.administration_recent_days) <= when <= now + timedelta(1)
 
 
 def _subjects(ctx: EvaluationContext, drafts: list[str]) -> set[str]:
@@ -481,6 +568,7 @@ def _order_fact(
     knowledge: Knowledge,
     facts: FactSet,
     ref: str,
+    product_names: list[str],
 ) -> None:
     fact: Fact = {"kind": "order", "type": "medication", "class": match.med_class}
     if med_class.contains_magnesium:
@@ -496,6 +584,7 @@ def _order_fact(
                 medication,
                 knowledge,
                 _ingredient_matcher(match.med_class, knowledge),
+                product_names,
             )
         except DoseError as error:
             facts.reports.append(Report("facts", ref, f"daily dose of {match.name} not computed: {error}"))

@@ -97,7 +97,9 @@ async def invoke(
         clock = time.perf_counter()
 
     profile = profile or settings.profile
-    prefetched = await resolve_prefetch(request, service.prefetch, access if request.fhirServer else None)
+    prefetched = await resolve_prefetch(
+        request, service.prefetch, access if request.fhirServer else None, service.optional_prefetch
+    )
     context = keep_patient_data(prefetched, request.context)
     lap("prefetch")
     now = now or datetime.now(UTC)

@@ -77,10 +77,33 @@ class MedicationClass(_Model):
     contains_magnesium: bool = False
 
 
+class DispenseUse(_Model):
+    """When a dispense or an administration implies current use (local policy, cited)."""
+
+    default_supply_days: float
+    grace_days: float
+    administration_recent_days: float
+    cite: list[str]
+
+
 class MedicationValueSets(_Model):
     version: str
     snomed_status: str
+    dispense_use: DispenseUse
     classes: dict[str, MedicationClass]
+
+
+class Brand(_Model):
+    """A proprietary product name and the class/ingredient its label states."""
+
+    med_class: str = Field(alias="class")
+    ingredient: str
+    cite: list[str]
+
+
+class BrandList(_Model):
+    version: str
+    brands: dict[str, Brand]
 
 
 class ConditionGroup(_Model):
@@ -268,6 +291,7 @@ class Knowledge(_Model):
     version: str
     labs: LabValueSets
     medications: MedicationValueSets
+    brands: BrandList
     conditions: ConditionValueSets
     profiles: Profiles
     citations: dict[str, Citation]
@@ -281,6 +305,12 @@ class Knowledge(_Model):
         cited: list[tuple[str, list[str]]] = [("labs", self.labs.cite), ("conditions", self.conditions.cite)]
         cited += [(f"medication class {k}", c.cite) for k, c in self.medications.classes.items()]
         cited += [(f"condition group {k}", g.cite) for k, g in self.conditions.groups.items()]
+        cited += [(f"brand {k}", b.cite) for k, b in self.brands.brands.items()]
+        cited.append(("medications dispense_use", self.medications.dispense_use.cite))
+        for name, brand in self.brands.brands.items():
+            med_class = self.medications.classes.get(brand.med_class)
+            if med_class is None or brand.ingredient not in med_class.ingredients:
+                problems.append(f"brand {name}: no ingredient {brand.ingredient!r} in class {brand.med_class!r}")
         cited += [
             (f"profile {k}", p.cite + p.vitd_ul.cite + p.mg_ul.cite + p.background)
             for k, p in self.profiles.profiles.items()
@@ -449,6 +479,7 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
         version=manifest["version"],
         labs=LabValueSets.model_validate(_read(root / "valuesets" / "labs.yaml")),
         medications=MedicationValueSets.model_validate(_read(root / "valuesets" / "medications.yaml")),
+        brands=BrandList.model_validate(_read(root / "valuesets" / "brands.yaml")),
         conditions=ConditionValueSets.model_validate(_read(root / "valuesets" / "conditions.yaml")),
         profiles=Profiles.model_validate(_read(root / "profiles.yaml")),
         citations={k: Citation.model_validate(v) for k, v in _read(root / "citations.yaml").items()},

@@ -1,7 +1,7 @@
 """Which rule classes a medication belongs to, from its codings and names (shared by parsing and facts).
 
-Codes first: an ATC code exactly or by prefix, an RxNorm ingredient code, a SNOMED code. Names when no
-code matched, also when an ATC code is present: a product coded with an ATC we do not list (a food
+Codes first: an ATC code exactly or by prefix, an RxNorm ingredient code, a SNOMED code. Names (ingredient
+names, and the brand names of rules/valuesets/brands.yaml, issue 12) when no code matched, also when an ATC code is present: a product coded with an ATC we do not list (a food
 supplement under a combination code, a local code) still counts by its ingredient's name (issue 18).
 RxNorm/SNOMED lists hold ingredients only, so a product code there may still be matched on its display name.
 """
@@ -76,6 +76,9 @@ def _index(knowledge: Knowledge) -> _Index:
                     codes.setdefault((system, value), []).append(entry)
             for name in ingredient.names:
                 by_name[name.lower()] = entry
+    for brand_name, brand in knowledge.brands.brands.items():
+        ingredient = knowledge.medications.classes[brand.med_class].ingredients[brand.ingredient]
+        by_name[brand_name.lower()] = (brand.med_class, brand.ingredient, ingredient.names[0])
     # longest names first, whole words only: "esomeprazol" is not "omeprazol"
     alternation = "|".join(re.escape(n) for n in sorted(by_name, key=len, reverse=True))
     return _Index(codes, prefixes, re.compile(rf"(?<![a-z])(?:{alternation})(?![a-z])"), by_name)

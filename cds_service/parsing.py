@@ -16,6 +16,8 @@ import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
@@ -32,6 +34,7 @@ from .reports import Report
 
 COUNTED_LAB_STATUS = {"final", "amended", "corrected"}
 ACTIVE_STATEMENT_STATUS = {"active", "intended", "on-hold"}
+USE_EVENT_STATUS = {"completed", "in-progress"}  # dispenses and administrations that happened
 NOT_R4_ORDER_TYPES = {"MedicationOrder", "ProcedureRequest", "DiagnosticOrder"}
 _MAX_REPAIRS = 8
 
@@ -44,6 +47,8 @@ class ParsedRecord:
     observations: list[Observation] = field(default_factory=list)
     statements: list[MedicationStatement] = field(default_factory=list)
     requests: list[MedicationRequest] = field(default_factory=list)
+    dispenses: list[MedicationDispense] = field(default_factory=list)
+    administrations: list[MedicationAdministration] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     medications: dict[str, Medication] = field(default_factory=dict)
     draft_medication_requests: list[MedicationRequest] = field(default_factory=list)
@@ -73,6 +78,7 @@ def parse_record(
             if raw.get("resourceType") == "Medication" and isinstance(raw.get("id"), str):
                 raw_medications[f"Medication/{raw['id']}"] = raw
     labs: dict[str, list[tuple[datetime | None, dict[str, Any], str]]] = {}
+    unclassified = 0
     for key, resources in prefetched.resources.items():
         for index, raw in enumerate(resources):
             kind = raw.get("resourceType")
@@ -84,22 +90,33 @@ def parse_record(
                     cutoff = selection.lab_cutoffs.get(analyte) if selection else None
                     if when is None or cutoff is None or when >= cutoff:
                         labs.setdefault(analyte, []).append((when, raw, where))
-            elif kind == "MedicationStatement" and raw.get("status") in ACTIVE_STATEMENT_STATUS:
-                if _wanted_medication(raw, raw_medications, knowledge, selection):
-                    parser.add(record.statements, MedicationStatement, raw, where)
-            elif kind == "MedicationRequest" and raw.get("status") == "active":
-                if _wanted_medication(raw, raw_medications, knowledge, selection):
-                    parser.add(record.requests, MedicationRequest, raw, where)
+            elif kind in _MEDICATION_SOURCES and raw.get("status") in _MEDICATION_SOURCES[kind][0]:
+                wanted = _wanted_medication(raw, raw_medications, knowledge, selection)
+                if wanted:
+                    into, model = _MEDICATION_SOURCES[kind][1](record), _MEDICATION_SOURCES[kind][2]
+                    parser.add(into, model, raw, where)
+                elif wanted is None:
+                    unclassified += 1
             elif kind == "Condition" and _has_code(raw.get("code"), knowledge):
                 parser.add(record.conditions, Condition, raw, where)
             elif kind == "Patient" and record.patient is None:
                 record.patient = parser.one(Patient, raw, where)
+    if unclassified:  # counted, never named: a medication list is patient data
+        record.reports.append(
+            Report(
+                "parsing",
+                "medication",
+                f"{unclassified} current medication(s) matched none of the rules' classes by code, name or brand",
+            )
+        )
     for analyte, candidates in labs.items():
         _add_newest_usable(parser, record, candidates, knowledge.labs.analytes[analyte].normalised_units)
     _parse_drafts(parser, record, context.get("draftOrders") or {})
-    ordered: list[MedicationStatement | MedicationRequest] = [
+    ordered: list[Any] = [
         *record.statements,
         *record.requests,
+        *record.dispenses,
+        *record.administrations,
         *record.draft_medication_requests,
     ]
     referenced = {
@@ -155,10 +172,21 @@ def _concept_parts(concept: Any) -> tuple[list[Coding], list[str]]:
     return codings, [text] if isinstance(text, str) else []
 
 
+_MEDICATION_SOURCES: dict[str, tuple[set[str], Any, type[Any]]] = {
+    "MedicationStatement": (ACTIVE_STATEMENT_STATUS, lambda r: r.statements, MedicationStatement),
+    "MedicationRequest": ({"active"}, lambda r: r.requests, MedicationRequest),
+    "MedicationDispense": (USE_EVENT_STATUS, lambda r: r.dispenses, MedicationDispense),
+    "MedicationAdministration": (USE_EVENT_STATUS, lambda r: r.administrations, MedicationAdministration),
+}
+
+
 def _wanted_medication(
     raw: dict[str, Any], medications: dict[str, dict[str, Any]], knowledge: Knowledge, selection: Selection | None
-) -> bool:
-    """Only medication in one of the rules' classes is validated; an unresolvable reference is (to be reported)."""
+) -> bool | None:
+    """Only medication in one of the rules' classes is validated; an unresolvable reference is (to be reported).
+
+    False: ended, not looked at; None: current but in none of the rules' classes (counted in the response).
+    """
     period = raw.get("effectivePeriod")
     end = to_datetime(period.get("end")) if isinstance(period, dict) else None
     if selection is not None and end is not None and end < selection.now:
@@ -186,7 +214,7 @@ def _wanted_medication(
         more_codings, more_texts = _concept_parts(concept)
         codings += more_codings
         texts += more_texts
-    return bool(classify(codings, texts, knowledge))
+    return True if classify(codings, texts, knowledge) else None
 
 
 class _Parser:

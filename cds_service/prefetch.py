@@ -87,8 +87,13 @@ def render_template(template: str, context: dict[str, Any]) -> str | None:
     return None if missing else rendered
 
 
-async def resolve_prefetch(request: CDSRequest, templates: dict[str, str], access: FhirAccess | None) -> Prefetched:
-    """Resolve every template; raises 412 naming each key that could not be had."""
+async def resolve_prefetch(
+    request: CDSRequest, templates: dict[str, str], access: FhirAccess | None, optional: frozenset[str] = frozenset()
+) -> Prefetched:
+    """Resolve every template; raises 412 naming each key that could not be had.
+
+    An `optional` key (data many systems do not keep) that can be had neither way is reported, not a 412.
+    """
     result = Prefetched()
     sent = request.prefetch or {}
     to_fetch: dict[str, str] = {}
@@ -111,12 +116,16 @@ async def resolve_prefetch(request: CDSRequest, templates: dict[str, str], acces
         to_fetch[key] = template
     if not to_fetch:
         return result
-    await _fetch_missing(request, to_fetch, access, result)
+    await _fetch_missing(request, to_fetch, access, result, optional)
     return result
 
 
 async def _fetch_missing(
-    request: CDSRequest, to_fetch: dict[str, str], access: FhirAccess | None, result: Prefetched
+    request: CDSRequest,
+    to_fetch: dict[str, str],
+    access: FhirAccess | None,
+    result: Prefetched,
+    optional: frozenset[str] = frozenset(),
 ) -> None:
     sent = request.prefetch or {}
     refusal = None
@@ -129,6 +138,10 @@ async def _fetch_missing(
         # A paged prefetch without a server to page on: use the first page, say so.
         for key in [k for k in to_fetch if k in result.resources]:
             result.reports.append(Report("prefetch", f"prefetch.{key}", f"only the first page was sent; {why}"))
+            del to_fetch[key]
+        for key in [k for k in to_fetch if k in optional]:
+            result.resources[key], result.origin[key] = [], "absent"
+            result.reports.append(Report("prefetch", f"prefetch.{key}", f"not sent and {why}; not considered"))
             del to_fetch[key]
         if to_fetch:
             raise _precondition_failed(
@@ -158,7 +171,10 @@ async def _fetch_missing(
             metrics.FHIR_FAILURES.labels("budget").inc()
             continue
         error = task.exception()
-        if isinstance(error, FhirUnavailable):
+        if isinstance(error, FhirUnavailable) and key in optional:
+            result.resources[key], result.origin[key] = [], "absent"
+            result.reports.append(Report("prefetch", f"prefetch.{key}", f"FHIR server: {error}; not considered"))
+        elif isinstance(error, FhirUnavailable):
             failures[key] = f"FHIR server: {error}"
         elif error is not None:
             raise error

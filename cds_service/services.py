@@ -22,6 +22,8 @@ PATIENT_KEY = "patient"
 LABS_KEY = "labResults"
 STATEMENTS_KEY = "medicationStatements"
 REQUESTS_KEY = "medicationRequests"
+DISPENSES_KEY = "medicationDispenses"
+ADMINISTRATIONS_KEY = "medicationAdministrations"
 CONDITIONS_KEY = "conditions"
 
 
@@ -33,6 +35,7 @@ class ServiceDefinition:
     description: str
     usage_requirements: str
     prefetch: dict[str, str]
+    optional_prefetch: frozenset[str] = frozenset({DISPENSES_KEY, ADMINISTRATIONS_KEY})
 
     def describe(self, knowledge_version: str) -> CDSServiceDescription:
         return CDSServiceDescription(
@@ -59,13 +62,17 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         LABS_KEY: f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date",
         STATEMENTS_KEY: "MedicationStatement?patient={{context.patientId}}&status=active,intended,on-hold",
         REQUESTS_KEY: "MedicationRequest?patient={{context.patientId}}&status=active",
+        # systems that record only what was dispensed or given: recent ones imply current use
+        DISPENSES_KEY: "MedicationDispense?patient={{context.patientId}}&status=completed,in-progress",
+        ADMINISTRATIONS_KEY: "MedicationAdministration?patient={{context.patientId}}&status=completed,in-progress",
         CONDITIONS_KEY: "Condition?patient={{context.patientId}}",
     }
 
 
 _USAGE = (
-    "Needs the Patient (birth date), laboratory Observations (LOINC), active MedicationStatements and "
-    "MedicationRequests, and Conditions, by prefetch or from fhirServer. FHIR R4. Cards in Dutch or English "
+    "Needs the Patient (birth date, sex), laboratory Observations (LOINC), active MedicationStatements and "
+    "MedicationRequests, MedicationDispenses and MedicationAdministrations, and Conditions, by prefetch or from "
+    "fhirServer. FHIR R4. Cards in Dutch or English "
     "(Accept-Language)."
 )
 

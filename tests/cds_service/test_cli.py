@@ -80,9 +80,15 @@ def test_bundle_to_request_round_trip(runner: CliRunner, tmp_path: Path) -> None
     request = json.loads(target.read_text(encoding="utf-8"))
     assert request["context"]["patientId"] == "nl-1"
     assert [e["resource"]["id"] for e in request["context"]["draftOrders"]["entry"]] == ["draft-vitd-5000"]
-    assert {"patient", "labResults", "medicationStatements", "medicationRequests", "conditions"} == set(
-        request["prefetch"]
-    )
+    assert {
+        "patient",
+        "labResults",
+        "medicationStatements",
+        "medicationRequests",
+        "medicationDispenses",
+        "medicationAdministrations",
+        "conditions",
+    } == set(request["prefetch"])
     result = runner.invoke(cli, ["evaluate", str(target), "--json"])
     codes = {c["source"]["topic"]["code"] for c in json.loads(result.stdout)["cards"]}
     assert codes == {"vitd-dose-above-ul", "mg-correct-before-vitd"}

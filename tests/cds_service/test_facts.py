@@ -180,13 +180,27 @@ def test_esomeprazol_is_not_read_as_omeprazol(knowledge: Knowledge) -> None:
     assert [facts.evidence[f["id"]].name for f in facts.facts if f["kind"] == "med"] == ["esomeprazol"]
 
 
-@pytest.mark.parametrize("case", ["ksparing-alone", "gstandaard-only", "mg-iv", "quinolone-iv", "stopped-by-period"])
-def test_medications_that_do_not_count(knowledge: Knowledge, case: str) -> None:
-    """K-sparing alone is not Mg-losing; a bare G-Standaard code has no class; IV Mg and IV quinolones
-    do not chelate; a statement whose period ended is not active."""
+UNCLASSIFIED = "1 current medication(s) matched none of the rules' classes by code, name or brand"
+
+
+@pytest.mark.parametrize(
+    ("case", "reasons"),
+    [
+        ("ksparing-alone", [UNCLASSIFIED]),
+        ("gstandaard-only", [UNCLASSIFIED]),
+        ("mg-iv", []),
+        ("quinolone-iv", []),
+        ("stopped-by-period", []),
+    ],
+)
+def test_medications_that_do_not_count(knowledge: Knowledge, case: str, reasons: list[str]) -> None:
+    """K-sparing alone is not Mg-losing; a bare G-Standaard code has no class (both counted as unclassified,
+    issue 12, without naming them); IV Mg and IV quinolones do not chelate; a statement whose period ended is
+    not active."""
     facts = facts_for(knowledge, [one("medication-classes", case)])
     assert [f for f in facts.facts if f["kind"] == "med"] == []
-    assert facts.reports == []
+    assert [r.reason for r in facts.reports] == reasons
+    assert all(r.where == "medication" for r in facts.reports)
 
 
 @pytest.mark.parametrize(
@@ -287,3 +301,91 @@ def test_a_ppi_is_not_magnesium_containing(knowledge: Knowledge) -> None:
 def test_coded_kidney_status_and_pregnancy(knowledge: Knowledge, case: str, groups: set[str]) -> None:
     facts = facts_for(knowledge, [one("conditions-coded", case)])
     assert {f["group"] for f in facts.facts if f["kind"] == "condition"} == groups
+
+
+# --- product level, every medication source (issue 12) ----------------------------------------------------
+
+
+def _med_facts(facts: FactSet) -> list[tuple[str, str]]:
+    return sorted((f["class"], f["route"]) for f in facts.facts if f["kind"] == "med")
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("sbd-brand-text", [("loop-diuretic", "unknown")]),  # "Lasix 40mg": brand list (rules/valuesets/brands.yaml)
+        ("brand-losec-nl", [("ppi", "oral")]),  # brand, and "capsule" gives the route
+        ("scd-display-only", [("ppi", "oral")]),  # RxNorm SCD code unknown to us: its name is read
+        ("gstandaard-name", [("ppi", "oral")]),  # G-Standaard GPK without ATC: "OMEPRAZOL CAPSULE MSR 20MG"
+        ("atc-nsaid-ppi", [("ppi", "unknown")]),  # M01AE52 naproxen and esomeprazole
+        ("atc-aspirin-ppi", [("ppi", "unknown")]),  # B01AC56
+        ("atc-bb-thiazide", [("thiazide-diuretic", "unknown")]),  # C07BB07 bisoprolol and thiazides
+        ("atc-arb-ccb-thiazide", [("thiazide-diuretic", "unknown")]),  # C09DX01
+        ("steroid-oral-tablet-no-route", [("systemic-corticosteroid", "oral")]),  # route from "Oral Tablet"
+        ("steroid-medication-form", [("systemic-corticosteroid", "oral")]),  # route from Medication.form
+    ],
+)
+def test_product_level_medication_is_classified(
+    knowledge: Knowledge, case: str, expected: list[tuple[str, str]]
+) -> None:
+    facts = facts_for(knowledge, [one("product-level", case)])
+    assert _med_facts(facts) == expected
+    assert facts.reports == []
+
+
+def test_atc_class_without_a_ppi_is_not_a_ppi(knowledge: Knowledge) -> None:
+    """A02BD08 (bismuth, tetracycline, metronidazole) is in A02BD but holds no PPI; its tetracycline counts
+    by name beside the unlisted ATC code (issue 18)."""
+    facts = facts_for(knowledge, [one("product-level", "atc-hpylori-bismuth")])
+    assert _med_facts(facts) == [("tetracycline", "unknown")]
+
+
+def test_topical_steroid_without_route_is_not_systemic(knowledge: Knowledge) -> None:
+    """The dose form says topical: the route is known ('other'), and a systemic class is not claimed."""
+    facts = facts_for(knowledge, [one("product-level", "steroid-topical-no-route")])
+    assert _med_facts(facts) == []
+    assert [r.reason for r in facts.reports] == [
+        "hydrocortison: route other; systemic use cannot be established, left out"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected", "course"),
+    [
+        ("dispense-ppi-recent", [("ppi", "oral")], 90.0),  # 2026-10-01 + 90 days supply: in use on 2026-11-22
+        ("dispense-no-days-supply", [("loop-diuretic", "unknown")], None),  # 2026-09-01 + default 90 days
+        ("dispense-ppi-used-up", [], None),  # 2026-01-05 + 30 days (+ 30 grace) ended long ago
+        ("dispense-cancelled", [], None),  # not a dispense that happened
+        ("administration-recent", [("loop-diuretic", "systemic")], 0.02),  # given 2 days ago, IV, 30 min
+        ("administration-old", [], None),  # given 7 weeks ago
+    ],
+)
+def test_dispenses_and_administrations_imply_use(
+    knowledge: Knowledge, case: str, expected: list[tuple[str, str]], course: float | None
+) -> None:
+    facts = facts_for(knowledge, [one("product-level", case)])
+    assert _med_facts(facts) == expected
+    assert [f.get("course_days") for f in facts.facts if f["kind"] == "med"] == ([course] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("case", "daily_ug"),
+    [
+        ("rxnorm-capsule", 50.0),  # 1 capsule of "Cholecalciferol 2000 UNT Oral Capsule" = 2000 IU = 50 µg
+        ("gstandaard-tablet-ie", 40.0),  # 2 tablets of "Colecalciferol 800 IE tablet" = 1600 IE = 40 µg
+        ("gstandaard-tablet-mcg-ie", 25.0),  # "25MCG (1000IE)": one amount, read once
+    ],
+)
+def test_count_dose_units_use_the_strength_in_the_product_name(
+    knowledge: Knowledge, case: str, daily_ug: float
+) -> None:
+    facts = facts_for(knowledge, [], drafts=[one("product-strength-drafts", case)])
+    (order,) = [f for f in facts.facts if f["kind"] == "order"]
+    assert order["daily_dose"] == daily_ug
+
+
+def test_a_pill_of_a_product_without_a_stated_strength_is_not_guessed(knowledge: Knowledge) -> None:
+    facts = facts_for(knowledge, [], drafts=[one("product-strength-drafts", "pill-no-strength")])
+    (order,) = [f for f in facts.facts if f["kind"] == "order"]
+    assert order["dose"] == "not-computed"
+    assert any("needs the strength" in r.reason for r in facts.reports)

@@ -99,7 +99,7 @@ def test_an_unusable_newest_result_lets_the_next_one_through(knowledge: Knowledg
 
 def test_medication_outside_the_rules_classes_is_not_validated(knowledge: Knowledge) -> None:
     """Selection from the raw JSON: an enalapril statement (ATC C09AA02) is not one of ours; it is skipped
-    before validation, even though it is invalid."""
+    before validation, even though it is invalid, and only counted (issue 12: never named, no PHI)."""
     statement = {
         "resourceType": "MedicationStatement",
         "id": "enalapril",
@@ -111,4 +111,7 @@ def test_medication_outside_the_rules_classes_is_not_validated(knowledge: Knowle
         },
     }
     record = parse_record(_prefetched([statement]), {}, knowledge)
-    assert record.statements == [] and record.reports == []
+    assert record.statements == []
+    assert [(r.where, r.reason) for r in record.reports] == [
+        ("medication", "1 current medication(s) matched none of the rules' classes by code, name or brand")
+    ]

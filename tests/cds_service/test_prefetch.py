@@ -9,14 +9,22 @@ import pytest
 
 from cds_service.knowledge import Knowledge
 from cds_service.prefetch import render_template
-from cds_service.services import CONDITIONS_KEY, LABS_KEY, PATIENT_KEY, REQUESTS_KEY, STATEMENTS_KEY
+from cds_service.services import (
+    ADMINISTRATIONS_KEY,
+    CONDITIONS_KEY,
+    DISPENSES_KEY,
+    LABS_KEY,
+    PATIENT_KEY,
+    REQUESTS_KEY,
+    STATEMENTS_KEY,
+)
 
 from ..builders import request
 from ..conftest import FHIR_BASE, AppClient, card_codes
 from ..fhir_server import FixtureFhirServer, load_record
 
 PV = "/cds-services/vitd-mg-patient-view"
-ALL_KEYS = [PATIENT_KEY, LABS_KEY, STATEMENTS_KEY, REQUESTS_KEY, CONDITIONS_KEY]
+ALL_KEYS = [PATIENT_KEY, LABS_KEY, STATEMENTS_KEY, REQUESTS_KEY, DISPENSES_KEY, ADMINISTRATIONS_KEY, CONDITIONS_KEY]
 EXPECTED_NL = {
     "mg-deficiency": "warning",
     "mg-loss-ppi": "warning",
@@ -320,3 +328,33 @@ async def test_fhir_response_size_is_bounded(make_client: AppClient) -> None:
     del body["prefetch"][LABS_KEY]
     response = await client.post(PV, json=body)
     assert response.status_code == 412 and "more than 1024 bytes" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("optional", [DISPENSES_KEY, ADMINISTRATIONS_KEY])
+async def test_optional_key_without_fhir_server_is_reported_not_412(client: httpx.AsyncClient, optional: str) -> None:
+    """Issue 12: many systems keep no dispenses or administrations; a client that sends neither them nor a
+    fhirServer still gets its cards, and the response says what was not considered."""
+    body = request()
+    del body["prefetch"][optional]
+    response = await client.post(PV, json=body)
+    assert response.status_code == 200
+    assert card_codes(response.json()) == EXPECTED_NL
+    reports = response.json()["extension"]["org.vitdmg.left-out"]
+    assert {
+        "step": "prefetch",
+        "where": f"prefetch.{optional}",
+        "reason": "not sent and no fhirServer to fetch the rest; not considered",
+    } in reports
+
+
+async def test_optional_key_the_server_cannot_answer_is_reported(make_client: AppClient) -> None:
+    """A FHIR server without MedicationDispense search (HTTP 400) is not a 412: the rest still counts."""
+    server = FixtureFhirServer(load_record("nl-ppi-low-mg"), fail={"MedicationDispense": 400})
+    client = await make_client(fhir=server)
+    body = request(fhir_server=FHIR_BASE, token="t")
+    del body["prefetch"][DISPENSES_KEY]
+    response = await client.post(PV, json=body)
+    assert response.status_code == 200
+    assert card_codes(response.json()) == EXPECTED_NL
+    reasons = {r["where"]: r["reason"] for r in response.json()["extension"]["org.vitdmg.left-out"]}
+    assert reasons[f"prefetch.{DISPENSES_KEY}"] == "FHIR server: answered HTTP 400; not considered"
