@@ -24,10 +24,19 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# HealthChain (a real CDS client, tests/test_healthchain_client.py) pins versions that conflict with ours:
+# its own environment, pinned in tests/clients/healthchain-requirements.txt.
+HC_VENV := .venv-healthchain
+$(HC_VENV)/.installed: tests/clients/healthchain-requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required"; exit 1; }
+	$(PYTHON) -m venv $(HC_VENV)
+	$(HC_VENV)/bin/python -m pip install --quiet -r tests/clients/healthchain-requirements.txt
+	touch $@
+
 run: $(VENV)/.installed  ## serve on http://$(HOST):$(PORT) with the embedded defaults
 	VITDMG_AUTH=$${VITDMG_AUTH:-disabled} $(BIN)/vitdmg-cds serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test  ## run the whole test suite (the fixture scenarios through the CLI, then pytest)
+test: $(VENV)/.installed-test $(HC_VENV)/.installed  ## run the whole test suite (the fixture scenarios through the CLI, then pytest)
 	$(BIN)/vitdmg-cds evaluate fhir_fixtures --check
 	$(BIN)/python -m pytest
 
@@ -44,4 +53,4 @@ image:  ## the container image (needs a Docker engine; the development machines 
 	docker build -f deploy/Dockerfile --build-arg KNOWLEDGE_VERSION=$(KNOWLEDGE_VERSION) -t vitdmg-cds:$(KNOWLEDGE_VERSION) .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(HC_VENV) .pytest_cache .mypy_cache .ruff_cache
