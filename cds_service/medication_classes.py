@@ -1,9 +1,10 @@
 """Which rule classes a medication belongs to, from its codings and names (shared by parsing and facts).
 
 Codes first: an ATC code exactly or by prefix, an RxNorm ingredient code, a SNOMED code. Names (ingredient
-names, and the brand names of rules/valuesets/brands.yaml, issue 12) when no code matched, also when an ATC code is present: a product coded with an ATC we do not list (a food
-supplement under a combination code, a local code) still counts by its ingredient's name (issue 18).
-RxNorm/SNOMED lists hold ingredients only, so a product code there may still be matched on its display name.
+names, and the brand names of rules/valuesets/brands.yaml, issue 12) when no code matched, also when an ATC
+code is present: a product coded with an ATC we do not list (a food supplement under a combination code, a
+local code) still counts by its ingredient's name (issue 18). RxNorm/SNOMED lists hold ingredients only, so a
+product code there may still be matched on its display name.
 """
 
 from __future__ import annotations
