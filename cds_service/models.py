@@ -80,6 +80,10 @@ class Link(_Wire):
     url: str
     type: Literal["absolute", "smart"]
     appContext: str | None = None
+    # Never auto-launched. `autolaunchable` is CDS Hooks 2.0.1's name; HealthChain 0.16.1's client models require
+    # the camel-case `autoLaunchable` and reject a link without it (issue 12): both are sent.
+    autolaunchable: bool = False
+    autoLaunchable: bool = False
 
 
 class Card(_Wire):
