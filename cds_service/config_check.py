@@ -103,11 +103,13 @@ def check_configuration(settings: Settings, timeout: float = 5.0) -> list[Check]
         checks.append(Check("trusted issuers", True, f"{len(issuers)} issuer(s) in {settings.trusted_issuers_file}"))
     checks += asyncio.run(_key_set_checks(issuers, timeout))
     checks.append(_store_check(settings))
-    if not settings.database_url and not settings.data_dir.exists():
-        checks.append(Check("knowledge", True, "not compiled here: the SQLite folder does not exist yet"))
-        return checks
-    try:
-        app = build_app(settings.model_copy(update={"migrate_on_start": False}))
+    checks.append(
+        Check("metrics", True, "/metrics wants VITDMG_METRICS_TOKEN as a bearer token")
+        if settings.metrics_token
+        else Check("metrics", True, "/metrics is open: keep it on localhost or behind a NetworkPolicy")
+    )
+    try:  # the app on an in-memory store: the real one was checked above and is neither created nor migrated
+        app = build_app(settings.model_copy(update={"migrate_on_start": False, "database_url": "sqlite://"}))
         app.state.store.dispose()
         checks.append(Check("knowledge", True, f"version {app.state.knowledge.version}, every ruleset compiled"))
     except ConfigProblems as error:

@@ -84,6 +84,7 @@ def test_config_check_passes_on_a_working_configuration(
     assert result.exit_code == 0, result.output
     assert "ok   keys of https://sandbox.cds-hooks.org: 1 key(s)" in result.stdout
     assert "ok   knowledge: version" in result.stdout
+    assert "ok   metrics: /metrics is open: keep it on localhost or behind a NetworkPolicy" in result.stdout
     assert result.stdout.strip().endswith("0 failed")
     assert not (tmp_path / "data" / "vitdmg.db").exists()  # a check: nothing is created or migrated
 
