@@ -129,11 +129,15 @@ def _render(
 
 
 def _number(value: float, locale: str, decimals: int | None = None) -> str:
-    """A value as a GP writes it: whole numbers bare, below 10 two decimals (0,62 mmol/L), else one (29,9)."""
+    """A value as a GP writes it: whole numbers bare, below 3 two decimals (0,62 mmol/L), else one (29,9)."""
     if decimals is None:
-        decimals = 0 if value == int(value) else 2 if abs(value) < 10 else 1
+        decimals = _decimals(value)
     text = f"{value:.{decimals}f}"
     return text.replace(".", ",") if locale == "nl" else text
+
+
+def _decimals(value: float) -> int:
+    return 0 if value == int(value) else 2 if abs(value) < 3 else 1
 
 
 def _date(iso: str | None, locale: str) -> str | None:
@@ -148,7 +152,8 @@ def _range(evidence: Evidence, locale: str) -> str:
     """A reference range printed whole: "0,70-1,00 mmol/L", "≥ 60 mL/min/1.73m2", "≤ 65 pg/mL"."""
     low, high = evidence.range or (None, None)
     if low is not None and high is not None:
-        return f"{_number(low, locale)}-{_number(high, locale)} {evidence.unit}"
+        decimals = max(_decimals(low), _decimals(high))
+        return f"{_number(low, locale, decimals)}-{_number(high, locale, decimals)} {evidence.unit}"
     if low is not None:
         return f"≥ {_number(low, locale)} {evidence.unit}"
     if high is not None:
@@ -163,6 +168,9 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
     values: dict[str, Any] = {
         "limit_" + k.rsplit("_", 1)[0]: f"{_number(getattr(cutoffs, k), loc)} {cutoffs.unit}" for k in VITD25_CUTOFFS
     }
+    adult_vitd, adult_mg = profile.vitd_ul.bands[-1].ug_per_day, profile.mg_ul.bands[-1].mg_per_day
+    values["vitd_ul_adult"] = f"{_number(adult_vitd or 0, loc)} {'microgram' if loc == 'nl' else 'micrograms'}"
+    values["mg_ul_adult"] = f"{_number(adult_mg or 0, loc)} mg"
     for evidence in facts.evidence.values():
         if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
             shown = f"{evidence.comparator or ''}{_number(evidence.value, loc)}"
@@ -172,7 +180,7 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
             if evidence.analyte == "vitd25":
                 values["vitd25_value"] = _vitd25_value(evidence, cutoffs, knowledge, loc)
     partners = [
-        e.name
+        _ingredient_name(e, knowledge, loc)
         for e in why
         if e.kind == "med" and e.med_class in ("tetracycline", "levothyroxine", "oral-bisphosphonate")
     ]
@@ -234,7 +242,7 @@ def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowled
     reported_in_profile_unit = normalise_unit(reported_unit) == normalise_unit(cutoffs.unit)
     text = f"{shown(reported, limits if reported_in_profile_unit else [])} {reported_unit}"
     if not reported_in_profile_unit:
-        text += f" (= {shown(in_profile_unit, limits)} {cutoffs.unit})"
+        text += f" = {shown(in_profile_unit, limits)} {cutoffs.unit}"
     return text
 
 
@@ -294,7 +302,7 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
             if e.matched_on == "text"
             else _MATCHED_ON.get(e.matched_on or "", "")
         )
-        prefix = "order: " if e.kind == "order" else ""
+        prefix = ("voorschrift: " if nl else "order: ") if e.kind == "order" else ""
         dose = (
             f", {_number(e.value, loc)} {'µg' if e.unit == 'ug' else e.unit}/{'dag' if nl else 'day'}"
             if e.value is not None
@@ -307,7 +315,7 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
             dose = dose.replace(", ", ", " + ("tot " if nl else "up to "), 1)
         if e.course_days is not None and e.value is not None:
             dose += f", {'kuur van' if nl else 'course of'} {_number(e.course_days, loc)} {'dagen' if nl else 'days'}"
-        return f"{prefix}{e.name} ({cls}; {how}{dose}{route}){ref}"
+        return f"{prefix}{_ingredient_name(e, knowledge, loc)} ({cls}; {how}{dose}{route}){ref}"
     if e.kind == "vitd-total" and e.value is not None:
         products = ", ".join(e.derived_from)
         return (
@@ -315,7 +323,7 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
             f"{_number(e.value, loc)} µg/{'dag' if nl else 'day'} ({products})"
         )
     if e.kind == "order" and e.analyte:
-        return f"order: {_order_label(e, knowledge, loc)}{ref}"
+        return f"{'aanvraag' if nl else 'order'}: {_order_label(e, knowledge, loc)}{ref}"
     if e.kind == "condition" and e.med_class:
         group = knowledge.conditions.groups[e.med_class].label[loc]
         return f"{group}: {e.name}{ref}"
@@ -380,14 +388,31 @@ def _distinct(actions: list[Action]) -> list[Action]:
 
 
 def _delete_label(e: Evidence, knowledge: Knowledge, loc: str) -> str:
-    return f"{'Verwijder de order' if loc == 'nl' else 'Delete the order'} {_order_label(e, knowledge, loc)}"
+    return f"{'Annuleer' if loc == 'nl' else 'Delete the order'} {_order_label(e, knowledge, loc)}"
 
 
 def _order_label(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     """What the prescriber ordered, in words: the product's text or the test's name, never a bare code."""
     if e.analyte:
         return knowledge.labs.analytes[e.analyte].label[loc]
-    return e.name or (knowledge.medications.classes[e.med_class].label[loc] if e.med_class else "order")
+    if e.name:
+        return _ingredient_name(e, knowledge, loc)
+    return knowledge.medications.classes[e.med_class].label[loc] if e.med_class else "order"
+
+
+def _ingredient_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """An ingredient matched by one of its names, named in the card's language (magnesiumoxide/magnesium oxide).
+
+    A product's own text (a brand, a G-Standaard or RxNorm name) is shown as sent.
+    """
+    name = e.name or ""
+    med_class = knowledge.medications.classes.get(e.med_class or "")
+    if med_class is None:
+        return name
+    for key, ingredient in med_class.ingredients.items():
+        if name.lower() in (n.lower() for n in ingredient.names) or name.lower() == key.replace("-", " "):
+            return ingredient.names[0] if loc == "nl" else key.replace("-", " ")
+    return name
 
 
 def _lab_order(analyte: str, knowledge: Knowledge, ctx: RenderContext) -> Action:

@@ -83,7 +83,7 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
         ServiceDefinition(
             id="vitd-mg-patient-view",
             hook="patient-view",
-            title="Vitamine D en magnesium: status",
+            title="Vitamin D and magnesium: status review",
             description=(
                 "Reviews 25(OH)D, magnesium, calcium, potassium, PTH and kidney function with the active "
                 "medication and conditions: deficiency, PPI/diuretic-related magnesium loss, renal caution, "
@@ -95,7 +95,7 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
         ServiceDefinition(
             id="vitd-mg-order-select",
             hook="order-select",
-            title="Vitamine D en magnesium: orders kiezen",
+            title="Vitamin D and magnesium: selected orders",
             description=(
                 "Checks the selected draft orders: vitamin D and magnesium doses against upper limits, renal "
                 "caution, interactions, 1,25(OH)2D ordered for status, and tests repeated too early."
@@ -106,7 +106,7 @@ def build_services(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
         ServiceDefinition(
             id="vitd-mg-order-sign",
             hook="order-sign",
-            title="Vitamine D en magnesium: orders tekenen",
+            title="Vitamin D and magnesium: orders to sign",
             description=(
                 "Checks every draft order before signing: vitamin D and magnesium doses against upper limits, "
                 "renal caution, interactions, 1,25(OH)2D ordered for status, and tests repeated too early."

@@ -41,7 +41,7 @@ def test_a_draft_is_deleted_once_per_suggestion(knowledge: Knowledge) -> None:
     (suggestion,) = card["suggestions"]
     deletes = [a for a in suggestion["actions"] if a["type"] == "delete"]
     assert [a["resourceId"] for a in deletes] == ["MedicationRequest/draft-1"]
-    assert deletes[0]["description"] == "Verwijder de order CALCI-CHEW D3 KAUWTABLET 500MG/400IE"
+    assert deletes[0]["description"] == "Annuleer CALCI-CHEW D3 KAUWTABLET 500MG/400IE"
 
 
 def test_override_reasons_are_per_card(knowledge: Knowledge) -> None:

@@ -258,7 +258,7 @@ async def test_125d_card_suggests_replacing_the_draft(client: httpx.AsyncClient)
     delete, create = suggestion["actions"]
     assert delete == {
         "type": "delete",
-        "description": "Verwijder de order 1,25(OH)2D",  # the test name, not a reference (issue 18)
+        "description": "Annuleer 1,25(OH)2D",  # the test name, not a reference (issue 18)
         "resourceId": "ServiceRequest/draft-125d",
     }
     assert create["type"] == "create"
