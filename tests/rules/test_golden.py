@@ -14,10 +14,9 @@ import pytest
 
 from cds_service.cards import RenderContext, render_cards
 from cds_service.engine import Derived
+from cds_service.facts import Evidence, FactSet
 from cds_service.knowledge import PROFILE_CITES, Knowledge, load_knowledge
 from cds_service.models import Card
-
-from cds_service.facts import Evidence, FactSet
 
 from .test_knowledge import LOCALES
 
