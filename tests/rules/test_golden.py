@@ -97,7 +97,7 @@ def render_golden(knowledge: Knowledge, code: str, variant: str, profile: str) -
         )
         (card,) = render_cards([intent], facts, knowledge, RenderContext(locale, profile, "p"))
         text += [f"## {locale}: {card.source.topic.display if card.source.topic else code}", ""]
-        text += _show(card) + [""]
+        text += [*_show(card), ""]
     return "\n".join(text).rstrip() + "\n"
 
 
