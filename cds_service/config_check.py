@@ -50,10 +50,10 @@ class ConfigProblems(Exception):
         self.lines = lines
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings() -> Settings:
     """Settings from the environment, or ConfigProblems with one line per bad variable."""
     try:
-        return Settings() if environ is None else _with_environ(environ)
+        return Settings()
     except pydantic.ValidationError as error:
         raise ConfigProblems([_settings_line(e) for e in error.errors()]) from None
 
@@ -115,17 +115,6 @@ def check_configuration(settings: Settings, timeout: float = 5.0) -> list[Check]
     except ConfigProblems as error:
         checks += [Check("startup", False, line) for line in error.lines if line not in {c.detail for c in checks}]
     return checks
-
-
-def _with_environ(environ: Mapping[str, str]) -> Settings:
-    saved = dict(os.environ)
-    try:
-        os.environ.clear()
-        os.environ.update(environ)
-        return Settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _settings_line(error: Any) -> str:

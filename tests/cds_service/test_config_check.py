@@ -79,6 +79,7 @@ def test_config_check_passes_on_a_working_configuration(
 ) -> None:
     monkeypatch.setenv("VITDMG_TRUSTED_ISSUERS_FILE", str(EXAMPLE_ISSUERS))
     monkeypatch.setenv("VITDMG_PSEUDONYM_KEY", "test-key")
+    monkeypatch.setenv("VITDMG_PUBLIC_BASE_URL", "https://cds.example.org")
     (tmp_path / "data").mkdir()
     result = runner.invoke(cli, ["config", "check"])
     assert result.exit_code == 0, result.output

@@ -64,6 +64,7 @@ async def app_client(tmp_path: Path, knowledge: Knowledge) -> AsyncIterator[tupl
         auth="required",
         trusted_issuers_file=tmp_path / "issuers.yaml",
         pseudonym_key="metrics-test-key",
+        public_base_url="http://testserver",
         fhir_allowed_servers=[FHIR_BASE],
         metrics_token="scrape-me",
     )
