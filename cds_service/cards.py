@@ -289,6 +289,12 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
                 + ("afwijkend volgens de lab-interpretatie" if nl else "abnormal by the lab's interpretation")
                 + ")"
             )
+        if e.note == "computed-ckd-epi-2021":  # not sent by the lab: computed here from creatinine, age and sex
+            text += (
+                " (berekend met CKD-EPI 2021 uit creatinine, leeftijd en geslacht)"
+                if nl
+                else " (computed by CKD-EPI 2021 from creatinine, age and sex)"
+            )
         return text + ref
     if e.kind == "lab-missing" and e.analyte:
         label = knowledge.labs.analytes[e.analyte].label[loc]

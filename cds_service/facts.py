@@ -14,6 +14,7 @@ from typing import Any
 
 from ._dates import DAYS_PER_MONTH, age_months, age_years, to_datetime
 from ._dosage import DoseError, daily_dose
+from ._egfr import ckd_epi_2021
 from ._lab_values import LabValue, interval_ends, read_value, unit_factor
 from .knowledge import LOINC, SNOMED, DispenseUse, Knowledge, MedicationClass
 from .medication_classes import Coding, MedMatch, classify
@@ -167,6 +168,11 @@ def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContex
         lab = _read_lab(obs, analyte, when, knowledge, defaults.get(analyte), facts, ref, ctx.profile)
         if lab is not None and (analyte not in latest or lab.when > latest[analyte].when):
             latest[analyte] = lab
+    if "egfr" not in latest and "creatinine" in latest:  # creatinine only: eGFR by CKD-EPI 2021, marked computed
+        computed = _egfr_from_creatinine(latest["creatinine"], record, knowledge, facts)
+        if computed is not None:
+            latest["egfr"] = computed
+            seen.add("egfr")
     for analyte, lab in latest.items():
         age_days = max(0.0, (ctx.now - lab.when).total_seconds() / 86400)
         facts.add(
@@ -182,6 +188,38 @@ def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContex
     for analyte, definition in knowledge.labs.analytes.items():
         if definition.status_result and analyte not in seen:
             facts.add({"kind": "lab-missing", "analyte": analyte}, Evidence("lab-missing", analyte=analyte))
+
+
+def _egfr_from_creatinine(creatinine: _Lab, record: ParsedRecord, knowledge: Knowledge, facts: FactSet) -> _Lab | None:
+    """EGFR from the newest creatinine with the patient's age then and sex; None (reported) when not computable."""
+    formula = knowledge.labs.egfr_from_creatinine
+    if formula is None:
+        return None
+    ref = creatinine.evidence.reference or "creatinine"
+    patient = record.patient
+    sex = patient.gender if patient is not None else None
+    birth = to_datetime(patient.birthDate) if patient is not None and patient.birthDate is not None else None
+    if birth is None or sex not in ("female", "male"):
+        why = "the Patient's birth date and sex (female or male) are needed"
+        facts.reports.append(Report("facts", ref, f"eGFR not computed from creatinine: {why}"))
+        return None
+    age = age_years(birth.date(), creatinine.when)
+    if age < formula.min_age_years:
+        why = f"CKD-EPI 2021 is for adults (age {age:g} at the creatinine)"
+        facts.reports.append(Report("facts", ref, f"eGFR not computed from creatinine: {why}"))
+        return None
+    value = ckd_epi_2021(creatinine.value, age, str(sex), formula)
+    evidence = Evidence(
+        "lab",
+        ref,
+        analyte="egfr",
+        value=round(value, 1),
+        unit=knowledge.labs.analytes["egfr"].canonical_unit,
+        date=creatinine.evidence.date,
+        note="computed-ckd-epi-2021",
+        derived_from=[ref],
+    )
+    return _Lab("egfr", value, creatinine.when, "unknown", evidence)
 
 
 def _read_lab(
@@ -376,7 +414,10 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
     items += [(r, "MedicationRequest", False) for r in record.requests]
     use = knowledge.medications.dispense_use
     for dispense in record.dispenses:
-        if _dispensed_supply_lasts(dispense, use, ctx.now):
+        if to_datetime(dispense.whenHandedOver or dispense.whenPrepared) is None:
+            why = "no hand-over date: whether it is still taken cannot be told; left out"
+            facts.reports.append(Report("facts", f"MedicationDispense/{dispense.id}", why))
+        elif _dispensed_supply_lasts(dispense, use, ctx.now):
             items.append((dispense, "MedicationDispense", False))
     for administration in record.administrations:
         if _administered_recently(administration, use, ctx.now):

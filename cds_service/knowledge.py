@@ -48,10 +48,24 @@ class Analyte(_Model):
         return {normalise_unit(unit): factor for unit, factor in self.units.items()}
 
 
+class EgfrFormula(_Model):
+    """CKD-EPI 2021 creatinine equation coefficients (labs.yaml `egfr_from_creatinine`), cited."""
+
+    constant: float
+    kappa: dict[Literal["female", "male"], float]
+    alpha: dict[Literal["female", "male"], float]
+    upper_exponent: float
+    age_base: float
+    female_factor: float
+    min_age_years: float
+    cite: list[str]
+
+
 class LabValueSets(_Model):
     version: str
     cite: list[str]
     analytes: dict[str, Analyte]
+    egfr_from_creatinine: EgfrFormula | None = None
 
 
 class Ingredient(_Model):
@@ -307,6 +321,8 @@ class Knowledge(_Model):
         cited += [(f"condition group {k}", g.cite) for k, g in self.conditions.groups.items()]
         cited += [(f"brand {k}", b.cite) for k, b in self.brands.brands.items()]
         cited.append(("medications dispense_use", self.medications.dispense_use.cite))
+        if self.labs.egfr_from_creatinine is not None:
+            cited.append(("labs egfr_from_creatinine", self.labs.egfr_from_creatinine.cite))
         for name, brand in self.brands.brands.items():
             med_class = self.medications.classes.get(brand.med_class)
             if med_class is None or brand.ingredient not in med_class.ingredients:
@@ -446,7 +462,7 @@ _UNIT_NOISE = re.compile(r"[\s{}_^*]")
 
 def normalise_unit(unit: str) -> str:
     """Fold the spellings of one unit together: case, µ/μ/u, braces, spaces (`mL/min/{1.73_m2}`)."""
-    return _UNIT_NOISE.sub("", unit.replace("µ", "u").replace("μ", "u")).lower()
+    return _UNIT_NOISE.sub("", unit.replace("µ", "u").replace("μ", "u").replace("²", "2")).lower()
 
 
 def default_rules_dir() -> Path:

@@ -20,6 +20,7 @@ from ..fhir_server import FIXTURES
 
 SYNTHEA = FIXTURES / "exports" / "us-synthea-shaped.json"
 NOTHING = FIXTURES / "exports" / "us-synthea-shaped-nothing-usable.json"
+MP9 = FIXTURES / "exports" / "nl-mp9-shaped-dispenses.json"
 PATIENT_UUID = "7d3a9c52-1f4e-4b8a-9c0d-2e6f8a1b3c45"
 
 
@@ -134,3 +135,27 @@ def test_cli_prints_the_warnings(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["bundle-to-request", str(NOTHING), "-o", str(tmp_path / "r.json")])
     assert result.exit_code == 0
     assert "warning: prefetch.labResults is empty although the Bundle has 1 Observation" in result.stderr
+
+
+def test_mp9_shaped_dispenses_end_to_end(tmp_path: Path) -> None:
+    """Made-up data shaped like the Nictiz MP9 transaction Bundles: a Patient without id, pharmacy dispenses of a
+    product coded by HPK/PRK only ("OMEPRAZOL CAPSULE MSR 20MG"), daysSupply in weeks, magnesium in mmol/l. The
+    dispense of 2026-10-20 (4 weeks) implies PPI use on 2026-11-22; magnesium 0.61 mmol/L is low."""
+    runner = CliRunner()
+    folder = tmp_path / "mp9"
+    folder.mkdir()
+    made = runner.invoke(cli, ["bundle-to-request", str(MP9), "-o", str(folder / "request.json")])
+    assert made.exit_code == 0, made.output
+    request = json.loads((folder / "request.json").read_text(encoding="utf-8"))
+    assert request["context"]["patientId"] == "11111111-2222-4333-8444-000000000001"
+    assert len(_matches(request["prefetch"], "medicationDispenses")) == 2
+    expected = {
+        "service": "vitd-mg-patient-view",
+        "profile": "nl-be",
+        "locale": "nl",
+        "now": datetime(2026, 11, 22, 12, tzinfo=UTC).isoformat(),
+        "must": {"mg-deficiency": "warning", "mg-loss-ppi": "warning"},
+    }
+    (folder / "expected.yaml").write_text(yaml.safe_dump(expected), encoding="utf-8")
+    result = runner.invoke(cli, ["evaluate", str(folder), "--check"])
+    assert result.exit_code == 0, result.output

@@ -48,7 +48,8 @@ def one(name: str, case: str) -> dict[str, Any]:
 
 
 def lab_fact(facts: FactSet) -> dict[str, Any]:
-    (fact,) = [f for f in facts.facts if f["kind"] == "lab"]
+    """The one lab fact the case sent (an eGFR computed from a creatinine case is not one it sent)."""
+    (fact,) = [f for f in facts.facts if f["kind"] == "lab" and facts.evidence[f["id"]].note != "computed-ckd-epi-2021"]
     return fact
 
 
@@ -84,13 +85,17 @@ def test_every_unit_conversion(knowledge: Knowledge, case: str, analyte: str, va
     assert facts.reports == []
 
 
+def test_egfr_sent_in_ml_per_min_is_read_per_1_73_m2(knowledge: Knowledge) -> None:
+    """Issue 12: 'mL/min' with a per-1.73 m² eGFR code (Synthea sends it) is that code's unit, not an absolute GFR."""
+    assert lab_fact(facts_for(knowledge, [one("units-unknown", "egfr-absolute")]))["value"] == 45
+
+
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
         ("mg-unknown-unit", "unit 'mg%' unknown for mg"),
         ("pth-pmoll", "unit 'pmol/L' unknown for pth"),  # conversion NOT VERIFIED: not guessed
         ("vitd-no-unit", "unit None unknown for vitd25"),
-        ("egfr-absolute", "unit 'mL/min' unknown for egfr"),  # not normalised to 1.73 m2
     ],
 )
 def test_unknown_units_are_left_out_and_reported(knowledge: Knowledge, case: str, reason: str) -> None:
@@ -358,6 +363,7 @@ def test_topical_steroid_without_route_is_not_systemic(knowledge: Knowledge) -> 
         ("dispense-cancelled", [], None),  # not a dispense that happened
         ("administration-recent", [("loop-diuretic", "systemic")], 0.02),  # given 2 days ago, IV, 30 min
         ("administration-old", [], None),  # given 7 weeks ago
+        ("dispense-no-date", [], None),  # no hand-over date: reported (test below)
     ],
 )
 def test_dispenses_and_administrations_imply_use(
@@ -389,3 +395,11 @@ def test_a_pill_of_a_product_without_a_stated_strength_is_not_guessed(knowledge:
     (order,) = [f for f in facts.facts if f["kind"] == "order"]
     assert order["dose"] == "not-computed"
     assert any("needs the strength" in r.reason for r in facts.reports)
+
+
+def test_a_dispense_without_a_date_is_reported_not_used(knowledge: Knowledge) -> None:
+    """Whether an undated dispense is still taken cannot be told: left out, and the response says so."""
+    facts = facts_for(knowledge, [one("product-level", "dispense-no-date")])
+    assert [(r.where, r.reason) for r in facts.reports] == [
+        ("MedicationDispense/dispense-no-date", "no hand-over date: whether it is still taken cannot be told; left out")
+    ]
