@@ -31,6 +31,7 @@ from .limits import read_json_body
 from .logs import configure_logging, log_event
 from .models import DiscoveryResponse, FeedbackRequest, to_wire
 from .prefetch import fhir_access, fhir_http_client
+from .preview import add_preview
 from .services import build_services
 from .settings import DEV_PSEUDONYM_KEY, PROFILES, Settings
 from .store import FeedbackItem, open_store
@@ -248,6 +249,7 @@ def create_app(
             logger.warning("readyz: authentication is disabled", extra={"event": {"auth": "disabled"}})
         return ready
 
+    add_preview(app, settings, knowledge, engine)
     return app
 
 

@@ -8,7 +8,7 @@ request's `fhirServer` answers from, for prefetch that is partial or absent).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,16 +117,32 @@ def find_requests(paths: list[Path]) -> tuple[list[Path], int]:
 class Evaluator:
     """The service's pipeline without HTTP: same request checks, prefetch, facts, rules and cards."""
 
-    def __init__(self, settings: Settings, knowledge: Knowledge) -> None:
+    def __init__(self, settings: Settings, knowledge: Knowledge, engine: RuleEngine | None = None) -> None:
         self.settings = settings
         self.knowledge = knowledge
-        self.engine = RuleEngine(knowledge, PROFILES)
+        self.engine = engine or RuleEngine(knowledge, PROFILES)
         self.services = build_services(knowledge)
         self._by_hook: dict[str, ServiceDefinition] = {s.hook: s for s in self.services.values()}
 
     async def evaluate(self, path: Path, *, profile: str | None = None, locale: str | None = None) -> Evaluation:
         body = read_json(path)
-        expectations = read_expectations(path)
+        fhir_file = path.parent / "fhir.json"
+        fhir = bundle_resources(read_json(fhir_file)) if fhir_file.is_file() else None
+        return await self.run(body, path, read_expectations(path), fhir=fhir, profile=profile, locale=locale)
+
+    async def run(
+        self,
+        body: Any,
+        path: Path,
+        expectations: Expectations | None = None,
+        *,
+        fhir: list[dict[str, Any]] | None = None,
+        offline: bool = False,
+        profile: str | None = None,
+        locale: str | None = None,
+        now: datetime | None = None,
+    ) -> Evaluation:
+        """One request body through the pipeline; `fhir` answers its FHIR queries, `offline` refuses every one."""
         if not isinstance(body, dict) or not isinstance(body.get("hook"), str):
             raise InputError(f"{path}: not a CDS Hooks request (no `hook`)")
         service = self._by_hook.get(body["hook"])
@@ -137,11 +153,12 @@ class Evaluator:
             raise InputError(f"{path}: unknown hook {body['hook']!r} (this service answers {known})")
         chosen_profile = profile or (expectations.profile if expectations else None) or self.settings.profile
         chosen_locale = locale or (expectations.locale if expectations else None) or self.settings.locale
-        now = expectations.now if expectations and expectations.now else datetime.now(UTC)
-        fhir_file = path.parent / "fhir.json"
-        async with self._fhir_client(fhir_file) as http:
-            # fhir.json answers instead of the network: no server to allow-list
-            access = fhir_access(http, self.settings, any_server=fhir_file.is_file())
+        now = now or (expectations.now if expectations and expectations.now else None) or datetime.now(UTC)
+        async with self._fhir_client(fhir) as http:
+            # fixture resources answer instead of the network: no server to allow-list
+            access = fhir_access(http, self.settings, any_server=fhir is not None)
+            if offline:
+                access = replace(access, allowed_servers=[])
             try:
                 request = parse_request(body, service)
                 outcome = await invoke(
@@ -159,10 +176,9 @@ class Evaluator:
                 return self._checked(Evaluation(path, error.status, operation_outcome(error.issues), expectations))
         return self._checked(Evaluation(path, 200, to_wire(outcome.response), expectations))
 
-    def _fhir_client(self, fhir_file: Path) -> httpx.AsyncClient:
-        if fhir_file.is_file():
-            resources = bundle_resources(read_json(fhir_file))
-            return httpx.AsyncClient(transport=httpx.ASGITransport(app=FixtureFhirServer(resources).app()))
+    def _fhir_client(self, fhir: list[dict[str, Any]] | None) -> httpx.AsyncClient:
+        if fhir is not None:
+            return httpx.AsyncClient(transport=httpx.ASGITransport(app=FixtureFhirServer(fhir).app()))
         return fhir_http_client(self.settings)
 
     @staticmethod

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     """Bearer token `/metrics` asks for; unset: open (keep it inside the cluster, e.g. by a NetworkPolicy)."""
     drain_seconds: float = Field(5.0, ge=0, le=300)
     """After SIGTERM, seconds `/readyz` answers 503 while requests are still served, so load balancers move away."""
+    preview: bool = False
+    """Serve `/preview` also with auth required (it takes no JWT: restrict who reaches it); on when auth is disabled."""
+    preview_scenarios_dir: Path | None = None
+    """Scenario folders the preview page offers; default: `fhir_fixtures/scenarios` of a checkout."""
 
     @classmethod
     def settings_customise_sources(
