@@ -217,6 +217,41 @@ def bundle_to_request(
         err.print(f"wrote {output}")
 
 
+@cli.command("review-report")
+def review_report(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario folders or request files (e.g. fhir_fixtures).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
+    profile: Annotated[
+        list[str] | None, typer.Option(help="Run every scenario in this profile (repeatable); default: its own.")
+    ] = None,
+    locale: Annotated[list[str] | None, typer.Option(help="Card languages (repeatable); default: nl and en.")] = None,
+) -> None:
+    """Write one self-contained HTML file for a clinical review, with a sign-off table.
+
+    Every scenario's cards by catalog code, and the knowledge behind each code: texts, rules, exclusions,
+    thresholds per profile, citations.
+    """
+    from .review_report import render_report, run_scenarios
+
+    locales = locale or ["nl", "en"]
+    for name in profile or []:
+        if name not in PROFILES:
+            raise _fail(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    if any(name not in ("nl", "en") for name in locales):
+        raise _fail(f"unknown locale in {locales}; choose nl and/or en")
+    settings = Settings()
+    try:
+        files, _ = find_requests(paths)
+        if not files:
+            raise InputError(f"no CDS Hooks request files in {', '.join(map(str, paths))}")
+        evaluator = Evaluator(settings, load_knowledge(settings.rules_dir))
+        runs = asyncio.run(run_scenarios(evaluator, files, profile, locales))
+    except InputError as error:
+        raise _fail(str(error)) from None
+    output.write_text(render_report(evaluator.knowledge, runs, locales, rules_dir=settings.rules_dir), encoding="utf-8")
+    err.print(f"wrote {output}: {len(runs)} scenario run(s), knowledge {evaluator.knowledge.version}")
+
+
 db = typer.Typer(help="The store: migrations and retention.", no_args_is_help=True)
 cli.add_typer(db, name="db")
 

@@ -43,7 +43,7 @@ def chromium_or_skip() -> str:
 
 
 class LoopbackOnly:
-    """A Playwright route handler: requests to 127.0.0.1 go through, any other is aborted and recorded."""
+    """A Playwright route handler: requests to 127.0.0.1 (and local files) go through, any other is aborted and recorded."""
 
     def __init__(self) -> None:
         self.blocked: list[str] = []
@@ -54,7 +54,7 @@ class LoopbackOnly:
         url = route.request.url
         self.seen.append(url)
         host = urlsplit(url).hostname
-        if url.startswith(("data:", "about:")) or host in ("127.0.0.1", "localhost"):
+        if url.startswith(("data:", "about:", "file:")) or host in ("127.0.0.1", "localhost"):
             route.continue_()
         else:
             self.blocked.append(url)
