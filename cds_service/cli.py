@@ -225,13 +225,14 @@ def review_report(
         list[str] | None, typer.Option(help="Run every scenario in this profile (repeatable); default: its own.")
     ] = None,
     locale: Annotated[list[str] | None, typer.Option(help="Card languages (repeatable); default: nl and en.")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Also write the report as PDF here (WeasyPrint).")] = None,
 ) -> None:
     """Write one self-contained HTML file for a clinical review, with a sign-off table.
 
     Every scenario's cards by catalog code, and the knowledge behind each code: texts, rules, exclusions,
     thresholds per profile, citations.
     """
-    from .review_report import render_report, run_scenarios
+    from .review_report import PdfUnavailable, render_report, run_scenarios, write_pdf
 
     locales = locale or ["nl", "en"]
     for name in profile or []:
@@ -248,8 +249,15 @@ def review_report(
         runs = asyncio.run(run_scenarios(evaluator, files, profile, locales))
     except InputError as error:
         raise _fail(str(error)) from None
-    output.write_text(render_report(evaluator.knowledge, runs, locales, rules_dir=settings.rules_dir), encoding="utf-8")
+    html = render_report(evaluator.knowledge, runs, locales, rules_dir=settings.rules_dir)
+    output.write_text(html, encoding="utf-8")
     err.print(f"wrote {output}: {len(runs)} scenario run(s), knowledge {evaluator.knowledge.version}")
+    if pdf is not None:
+        try:
+            pages = write_pdf(html, pdf)
+        except PdfUnavailable as error:
+            raise _fail(str(error)) from None
+        err.print(f"wrote {pdf}: {pages} page(s)")
 
 
 db = typer.Typer(help="The store: migrations and retention.", no_args_is_help=True)

@@ -156,7 +156,7 @@ def _code_section(knowledge: Knowledge, code: str, runs: list[Run]) -> CodeSecti
         _rule_view(knowledge, group, rule)
         for group, group_rules in knowledge.rulesets.items()
         for rule in group_rules
-        if rule.then.get("finding") in wanted
+        if _produces(rule, wanted)
     ]
     shown = []
     for run in runs:
@@ -174,9 +174,9 @@ def _code_section(knowledge: Knowledge, code: str, runs: list[Run]) -> CodeSecti
     return CodeSection(code, dict(definition.title), list(definition.cite), variants, rules, findings, shown)
 
 
-def _findings_used(knowledge: Knowledge, code: str) -> set[str]:
-    """The findings the rules emitting `code` join on."""
-    used: set[str] = set()
+def _findings_used(knowledge: Knowledge, code: str) -> list[tuple[str, Any]]:
+    """The findings (code, value or condition) the rules emitting `code` join on."""
+    used: list[tuple[str, Any]] = []
     for group_rules in knowledge.rulesets.values():
         for rule in group_rules:
             if rule.then.get("card") != code:
@@ -184,8 +184,23 @@ def _findings_used(knowledge: Knowledge, code: str) -> set[str]:
             for join in rule.when:
                 spec = join.get("finding")
                 if isinstance(spec, dict) and isinstance(spec.get("code"), str):
-                    used.add(spec["code"])
+                    used.append((spec["code"], spec.get("value")))
     return used
+
+
+def _produces(rule: Rule, wanted: list[tuple[str, Any]]) -> bool:
+    """Whether a findings rule's output is one a card rule joins on (same code; same value, or one of `in`)."""
+    finding, value = rule.then.get("finding"), rule.then.get("value")
+    for code, condition in wanted:
+        if finding != code:
+            continue
+        if condition is None or condition == value:
+            return True
+        if isinstance(condition, dict) and value in (condition.get("in") or []):
+            return True
+        if isinstance(condition, dict) and "in" not in condition:
+            return True  # another operator: shown rather than guessed away
+    return False
 
 
 def _rule_view(knowledge: Knowledge, group: str, rule: Rule) -> RuleView:
@@ -259,3 +274,27 @@ def _common_rows(knowledge: Knowledge) -> list[tuple[str, str, str]]:
         shown = {k: v for k, v in value.items() if k != "cite"} if isinstance(value, dict) else value
         rows.append((key, _compact(shown), cite))
     return rows
+
+
+class PdfUnavailable(RuntimeError):
+    """WeasyPrint (the `pdf` extra) is not installed."""
+
+
+def write_pdf(html: str, target: Path) -> int:
+    """The report as PDF, rendered by WeasyPrint with the print CSS; any attempt to fetch a URL stops it.
+
+    Returns the number of pages.
+    """
+    try:
+        from weasyprint import HTML
+        from weasyprint.urls import FatalURLFetchingError, URLFetcher
+    except ImportError:
+        raise PdfUnavailable("--pdf needs WeasyPrint: pip install 'vitdmg-cds[pdf]'") from None
+
+    class NoFetching(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            raise FatalURLFetchingError(f"the report must load nothing, yet asked for {url}")
+
+    document = HTML(string=html, url_fetcher=NoFetching()).render()
+    document.write_pdf(target)
+    return len(document.pages)

@@ -127,3 +127,16 @@ def test_report_loads_nothing_from_the_network(report: tuple[Path, str]) -> None
 
 def _escaped(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def test_pdf_is_rendered_by_weasyprint_without_fetching(tmp_path: Path, knowledge: Knowledge) -> None:
+    """`--pdf` on one scenario (the whole report renders the same way, only longer)."""
+    pytest.importorskip("weasyprint", reason="the pdf extra (WeasyPrint) is not installed")
+    scenario = next(d for d in sorted(SCENARIOS.iterdir()) if (d / "request.json").is_file())
+    html_path, pdf_path = tmp_path / "one.html", tmp_path / "one.pdf"
+    result = CliRunner().invoke(cli, ["review-report", str(scenario), "-o", str(html_path), "--pdf", str(pdf_path)])
+    assert result.exit_code == 0, result.output
+    data = pdf_path.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    pages = int(re.findall(r"wrote .*one\.pdf: (\d+) page", result.output)[0])
+    assert pages > len(knowledge.cards), f"{pages} pages: every catalog code starts on a new page"
