@@ -120,7 +120,7 @@ class ResponseView:
     errors: list[str]
 
 
-def card_view(card: dict[str, Any], knowledge: Knowledge) -> CardView:
+def card_view(card: dict[str, Any], knowledge: Knowledge, profile: str) -> CardView:
     topic = card.get("source", {}).get("topic") or {}
     code = str(topic.get("code", ""))
     suggestions = [
@@ -131,11 +131,13 @@ def card_view(card: dict[str, Any], knowledge: Knowledge) -> CardView:
         )
         for s in card.get("suggestions", [])
     ]
+    links = [LinkView(str(link["label"]), str(link["url"])) for link in card.get("links", []) if _http(link)]
     definition = knowledge.cards.get(code)
-    citations = [
+    linked = {link.url for link in links}
+    citations = [  # the catalog code's citations with a URL the card does not link to already
         LinkView(knowledge.citations[c].title, knowledge.citations[c].url or "")
-        for c in (definition.cite if definition else [])
-        if c in knowledge.citations and knowledge.citations[c].url
+        for c in (knowledge.card_citations(definition, profile) if definition else [])
+        if c in knowledge.citations and knowledge.citations[c].url and knowledge.citations[c].url not in linked
     ]
     return CardView(
         code=code,
@@ -148,7 +150,7 @@ def card_view(card: dict[str, Any], knowledge: Knowledge) -> CardView:
         suggestions=suggestions,
         selection_behavior=card.get("selectionBehavior"),
         override_reasons=[str(r.get("display") or r.get("code")) for r in card.get("overrideReasons", [])],
-        links=[LinkView(str(link["label"]), str(link["url"])) for link in card.get("links", []) if _http(link)],
+        links=links,
         citations=citations,
     )
 
@@ -161,7 +163,7 @@ def response_view(status: int, body: dict[str, Any], knowledge: Knowledge, profi
             for i in body.get("issue", [])
         ]
         return ResponseView(profile, locale, status, [], [], errors or [f"HTTP {status}"])
-    cards = [card_view(c, knowledge) for c in body.get("cards", [])]
+    cards = [card_view(c, knowledge, profile) for c in body.get("cards", [])]
     left_out = list(body.get("extension", {}).get(EXTENSION_KEY, []))
     return ResponseView(profile, locale, status, cards, left_out, [])
 

@@ -21,7 +21,7 @@ import yaml
 
 from .card_view import WORDS, CardView, ResponseView, response_view, stylesheet, templates
 from .evaluation import Evaluator, read_expectations, read_json
-from .knowledge import HOOK_GROUPS, Knowledge, Rule, default_rules_dir
+from .knowledge import HOOK_GROUPS, CardDefinition, Knowledge, Rule, default_rules_dir
 from .settings import PROFILES
 
 _SHOWN_RULE_KEYS = {"id", "when", "then", "cite", "enabled_if"}
@@ -52,7 +52,7 @@ class RuleView:
     when: list[str]
     then: str
     enabled_if: str | None
-    extra: dict[str, str]
+    extra: dict[str, list[str]]
     thresholds: dict[str, dict[str, str]]
     cite: list[str]
 
@@ -61,7 +61,7 @@ class RuleView:
 class CodeSection:
     code: str
     title: dict[str, str]
-    cite: list[str]
+    cite: list[tuple[str, dict[str, list[str]]]]
     variants: dict[str, dict[str, dict[str, str]]]
     rules: list[RuleView]
     findings: list[RuleView]
@@ -171,17 +171,29 @@ def _code_section(knowledge: Knowledge, code: str, runs: list[Run]) -> CodeSecti
         }
         for name, variant in definition.variants.items()
     }
-    return CodeSection(code, dict(definition.title), list(definition.cite), variants, rules, findings, shown)
+    cite = [
+        (
+            entry,
+            {} if entry in knowledge.citations else {p: _resolved(knowledge, definition, entry, p) for p in PROFILES},
+        )
+        for entry in definition.cite
+    ]
+    return CodeSection(code, dict(definition.title), cite, variants, rules, findings, shown)
+
+
+def _resolved(knowledge: Knowledge, definition: CardDefinition, entry: str, profile: str) -> list[str]:
+    """What a `profile:*` cite entry stands for in one profile (the knowledge resolves it)."""
+    return knowledge.card_citations(definition.model_copy(update={"cite": [entry]}), profile)
 
 
 def _findings_used(knowledge: Knowledge, code: str) -> list[tuple[str, Any]]:
-    """The findings (code, value or condition) the rules emitting `code` join on."""
+    """The findings (code, value or condition) the rules emitting `code` join on, exclusions included."""
     used: list[tuple[str, Any]] = []
     for group_rules in knowledge.rulesets.values():
         for rule in group_rules:
             if rule.then.get("card") != code:
                 continue
-            for join in rule.when:
+            for join in [*rule.when, *rule.unless]:
                 spec = join.get("finding")
                 if isinstance(spec, dict) and isinstance(spec.get("code"), str):
                     used.append((spec["code"], spec.get("value")))
@@ -205,7 +217,11 @@ def _produces(rule: Rule, wanted: list[tuple[str, Any]]) -> bool:
 
 def _rule_view(knowledge: Knowledge, group: str, rule: Rule) -> RuleView:
     dumped = rule.model_dump(exclude_none=True, exclude_defaults=True)
-    extra = {k: _compact(v) for k, v in dumped.items() if k not in _SHOWN_RULE_KEYS}
+    extra = {
+        k: [_compact(item) for item in v] if isinstance(v, list) else [_compact(v)]
+        for k, v in dumped.items()
+        if k not in _SHOWN_RULE_KEYS
+    }
     references = sorted(set(_references(dumped)) | ({rule.enabled_if} if rule.enabled_if else set()))
     thresholds = {
         ref: {p: _compact(_lookup(knowledge.thresholds(p), ref.lstrip("$"))) for p in PROFILES} for ref in references

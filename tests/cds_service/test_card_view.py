@@ -46,7 +46,7 @@ def test_card_view_keeps_every_part_of_the_wire_card(knowledge: Knowledge) -> No
         "overrideReasons": [{"system": "x", "code": "c", "display": "Because"}],
         "links": [{"label": "Guideline", "url": "https://example.org/g", "type": "absolute"}],
     }
-    view = card_view(card, knowledge)
+    view = card_view(card, knowledge, "nl-be")
     assert (view.code, view.indicator, view.summary, view.title) == (code, "warning", "S <b>", "T")
     assert view.source_url == "https://example.org/s" and view.override_reasons == ["Because"]
     assert [(a.type, a.resource_type) for a in view.suggestions[0].actions] == [
@@ -54,8 +54,10 @@ def test_card_view_keeps_every_part_of_the_wire_card(knowledge: Knowledge) -> No
         ("delete", "MedicationRequest"),
     ]
     assert view.suggestions[0].recommended and view.links[0].url == "https://example.org/g"
-    cited = [knowledge.citations[c] for c in knowledge.cards[code].cite]
+    cited = [knowledge.citations[c] for c in knowledge.card_citations(knowledge.cards[code], "nl-be")]
     assert [c.label for c in view.citations] == [c.title for c in cited if c.url]
+    card["links"] = [{"label": c.title, "url": c.url, "type": "absolute"} for c in cited if c.url]
+    assert card_view(card, knowledge, "nl-be").citations == [], "a citation the card links to is not listed twice"
 
 
 def test_an_error_response_is_shown_with_where(knowledge: Knowledge) -> None:

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from cds_service.cli import cli
 from cds_service.knowledge import Knowledge
+from cds_service.settings import PROFILES
 
 from ..browser import chromium_page
 from ..fhir_server import FIXTURES
@@ -85,12 +86,17 @@ def test_report_covers_every_catalog_code_rule_citation_and_scenario(
     for group, rules in knowledge.rulesets.items():
         for rule in rules:
             assert f"{group}/{rule.id}" in parsed.rules, f"rule {group}/{rule.id} is not in the report"
+            if rule.unless:  # exclusions are shown with the rule, wherever it appears
+                for table in text.split(f'data-rule="{group}/{rule.id}"')[1:]:
+                    shown = table.split("</table>", 1)[0]
+                    assert "exclusions (unless any of)" in shown and shown.count("<li><code>{") >= len(rule.unless)
             for cite in rule.cite:
                 assert f"cite-{cite}" in parsed.ids and f"#cite-{cite}" in parsed.hrefs, f"{rule.id}: {cite}"
                 assert _escaped(knowledge.citations[cite].title) in text
     for code, card in knowledge.cards.items():
-        for cite in card.cite:
-            assert f"cite-{cite}" in parsed.ids, f"{code}: {cite}"
+        for profile in PROFILES:  # `profile:*` entries resolved in every profile
+            for cite in knowledge.card_citations(card, profile):
+                assert f"cite-{cite}" in parsed.ids and f"#cite-{cite}" in parsed.hrefs, f"{code} ({profile}): {cite}"
     for scenario in (d for d in SCENARIOS.iterdir() if (d / "request.json").is_file()):
         assert f"<code>{scenario.name}</code>" in text, f"scenario {scenario.name} missing"
 
