@@ -253,9 +253,12 @@ def _references(value: Any) -> Iterable[str]:
 def _lookup(values: dict[str, Any], path: str) -> Any:
     current: Any = values
     for part in path.split("."):
-        if not isinstance(current, dict) or part not in current:
+        if isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        elif isinstance(current, dict) and part in current:
+            current = current[part]
+        else:
             return "(not set)"
-        current = current[part]
     if isinstance(current, dict):
         return {k: v for k, v in current.items() if k != "cite"}
     return current

@@ -79,6 +79,7 @@ def test_report_covers_every_catalog_code_rule_citation_and_scenario(
     parsed = Loads()
     parsed.feed(text)
     assert knowledge.version in text
+    assert "(not set)" not in text, "every threshold a rule refers to is shown with its value per profile"
     signoff = text.split('<section class="signoff" id="signoff"', 1)[1]
     for code in knowledge.cards:
         assert f"code-{code}" in parsed.ids, f"catalog code {code} has no section"
