@@ -152,7 +152,7 @@ class Preview:
                 css=stylesheet(),
                 knowledge_version=self.knowledge.version,
                 scenarios=list(self.scenarios.values()),
-                profiles={p: self.knowledge.profiles.profiles[p].label for p in PROFILES},
+                profiles={p: _label(self.knowledge.profiles.profiles[p].label) for p in PROFILES},
                 hooks=list(HOOK_CONTEXT),
                 form=form,
                 error=error,
@@ -206,6 +206,11 @@ class Preview:
         if not isinstance(body, dict) or "hook" not in body:
             raise FormError("the pasted JSON is neither a CDS Hooks request (no `hook`) nor a FHIR Bundle")
         return body, []
+
+
+def _label(label: Any) -> str:
+    """A profile's name in the page's language (English); the knowledge may give one text or one per language."""
+    return str(label.get("en") or next(iter(label.values()))) if isinstance(label, dict) else str(label)
 
 
 def _message(problem: Exception) -> str:

@@ -142,6 +142,9 @@ def test_choose_scenario_switch_language_and_profile(base_url: str, plan: Plan, 
         assert page.title() == "vitdmg-cds card preview"
         options = page.locator("#scenario option").evaluate_all("os => os.map(o => o.value).filter(Boolean)")
         assert name in options and len(options) == len(list_scenarios(default_scenarios_dir()))
+        profile_names = page.locator("#profile option").all_inner_texts()[1:]
+        assert [t.split(" — ")[0] for t in profile_names] == list(PROFILES)
+        assert all("{" not in t and len(t.split(" — ")) == 2 for t in profile_names), profile_names
         screenshot(page, tmp_path / "0-empty.png")
 
         submit(page, scenario=name, profile=first, locale="en")
