@@ -136,8 +136,11 @@ def daily_dose(
     knowledge: Knowledge,
     match_ingredient: IngredientMatcher | None = None,
     product_names: Sequence[str] = (),
+    mg_basis: str = "salt-stated",
 ) -> Dose:
     """The order's dose; raises DoseError naming what is missing or ambiguous.
+
+    `mg_basis` (_mg_basis.mg_dose_basis): whether a magnesium dose in mg is elemental or the salt's mass.
 
     `product_names`: the product's name(s) ("Cholecalciferol 2000 UNT Oral Capsule"); a dose in tablets or
     capsules uses the strength a name states for the ingredient when the Medication gives none (issue 12).
@@ -147,7 +150,7 @@ def daily_dose(
     target = "ug" if med_class == "vitd-native" else "mg"
     if med_class == "vitd-native" and ingredient is not None and not ingredient.dose_comparable:
         raise DoseError("this vitamin D form is not comparable with the colecalciferol upper limit", "not-comparable")
-    convert = _Converter(med_class, ingredient, medication, knowledge, match_ingredient, product_names)
+    convert = _Converter(med_class, ingredient, medication, knowledge, match_ingredient, product_names, mg_basis)
     phases: dict[int | None, list[Any]] = {}
     for dosage in dosages:
         phases.setdefault(dosage.sequence, []).append(dosage)
@@ -361,8 +364,10 @@ class _Converter:
         knowledge: Knowledge,
         match_ingredient: IngredientMatcher | None,
         product_names: Sequence[str] = (),
+        mg_basis: str = "salt-stated",
     ) -> None:
         self._product_names = list(product_names)
+        self._mg_basis = mg_basis
         self._vitd = med_class == "vitd-native"
         self._ingredient = ingredient
         self._medication = medication
@@ -382,8 +387,12 @@ class _Converter:
             return self._through_strength(amount * factor, kind)
         raise DoseError(f"dose unit {raw_unit or 'missing'!r} not understood", "unit")
 
-    def _active(self, amount: float, kind: str, ingredient: Ingredient | None) -> float:
-        """An amount of the active ingredient (mass in µg, IU, mmol or mEq) in the target unit."""
+    def _active(self, amount: float, kind: str, ingredient: Ingredient | None, strength: bool = False) -> float:
+        """An amount of the active ingredient (mass in µg, IU, mmol or mEq) in the target unit.
+
+        Magnesium mass is elemental unless the product says it is the salt's: a strength recorded on the salt,
+        or a salt name with its amount; a statement that it is elemental wins over both (issue 11).
+        """
         if self._vitd:
             if kind == "mass":
                 return amount
@@ -396,6 +405,8 @@ class _Converter:
             return amount / 2 * _MG_PER_MMOL  # Mg2+: 2 mEq = 1 mmol
         if kind == "iu":
             raise DoseError("magnesium in units is not a magnesium dose", "unit")
+        if self._mg_basis == "elemental-stated" or (self._mg_basis == "elemental-by-label" and not strength):
+            return amount / 1000.0
         if ingredient is None or ingredient.elemental_fraction is None:
             raise DoseError("mg of an unknown magnesium salt cannot be converted to elemental magnesium", "salt")
         return amount / 1000.0 * ingredient.elemental_fraction
@@ -442,7 +453,8 @@ class _Converter:
             if kind not in ("mass", "iu", "mmol", "meq"):
                 raise DoseError(f"strength unit {numerator.code or numerator.unit!r} not understood", "strength")
             ingredient = self._knowledge_ingredient(matched[0]) or self._ingredient
-            out.append((self._active(float(numerator.value) * factor / per, kind, ingredient), denominator_kind))
+            amount = float(numerator.value) * factor / per
+            out.append((self._active(amount, kind, ingredient, strength=True), denominator_kind))
         return out
 
     def _named_strength(self) -> list[tuple[float, str]]:
@@ -455,7 +467,7 @@ class _Converter:
         kind, factor = _UNITS.get(normalise_unit(strength.unit), ("", 0.0))
         if kind not in ("mass", "iu", "mmol", "meq"):
             return []
-        return [(self._active(float(strength.value) * factor, kind, self._ingredient), "piece")]
+        return [(self._active(float(strength.value) * factor, kind, self._ingredient, strength=True), "piece")]
 
     def _knowledge_ingredient(self, name: str) -> Ingredient | None:
         for med_class in self._knowledge.medications.classes.values():

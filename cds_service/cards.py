@@ -263,6 +263,15 @@ def _band_limit(why: list[Evidence], limits: UpperLimits, unit: str, loc: str) -
     return f"{_number(value, loc)} {unit} ({age_band_words(band.from_months, band.below_months, loc)})"
 
 
+_BASIS = {
+    "elemental-stated": ("elementair magnesium volgens het product", "elemental magnesium as the product states"),
+    "elemental-by-label": (
+        "gelezen als elementair magnesium (het product noemt geen zoutmassa)",
+        "read as elemental magnesium (the product states no salt mass)",
+    ),
+    "salt-stated": ("zoutmassa omgerekend naar elementair magnesium", "salt mass converted to elemental magnesium"),
+}
+
 _MATCHED_ON = {"atc": "ATC", "rxnorm": "RxNorm", "snomed": "SNOMED"}
 
 
@@ -319,6 +328,8 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
         )
         if e.value is not None and e.upper_bound:
             dose = dose.replace(", ", ", " + ("tot " if nl else "up to "), 1)
+        if e.dose_basis is not None and e.value is not None:
+            dose += ", " + _BASIS[e.dose_basis][0 if nl else 1]
         if e.course_days is not None and e.value is not None:
             dose += f", {'kuur van' if nl else 'course of'} {_number(e.course_days, loc)} {'dagen' if nl else 'days'}"
         return f"{prefix}{_ingredient_name(e, knowledge, loc)} ({cls}; {how}{dose}{route}){ref}"

@@ -16,6 +16,7 @@ from ._dates import DAYS_PER_MONTH, age_months, age_years, to_datetime
 from ._dosage import DoseError, daily_dose
 from ._egfr import ckd_epi_2021
 from ._lab_values import LabValue, interval_ends, read_value, unit_factor
+from ._mg_basis import mg_dose_basis, product_texts
 from .knowledge import LOINC, SNOMED, DispenseUse, Knowledge, MedicationClass
 from .medication_classes import Coding, MedMatch, classify
 from .parsing import ParsedRecord
@@ -63,6 +64,7 @@ class Evidence:
     reported_value: float | None = None
     reported_unit: str | None = None
     months: float | None = None
+    dose_basis: str | None = None
     derived_from: list[str] = field(default_factory=list)
     rule: str | None = None
     # dose of an order (h18): why it was not computed, or its single dose, course length, upper-bound flag
@@ -617,6 +619,13 @@ def _order_fact(
     dose_evidence = Evidence("order", ref, name=match.name, med_class=match.med_class, matched_on=match.matched_on)
     if match.med_class in DOSE_CHECKED_CLASSES:
         ingredient = med_class.ingredients.get(match.ingredient) if match.ingredient else None
+        concepts = [resource.medicationCodeableConcept] if resource.medicationCodeableConcept is not None else []
+        if medication is not None:
+            concepts += [medication.code, *[i.itemCodeableConcept for i in medication.ingredient or []]]
+        texts = [*product_names, *product_texts(concepts, list(resource.dosageInstruction or []))]
+        basis = mg_dose_basis(texts)
+        if match.med_class == "mg-supplement":
+            dose_evidence.dose_basis = basis
         try:
             dose = daily_dose(
                 resource.dosageInstruction or [],
@@ -626,6 +635,7 @@ def _order_fact(
                 knowledge,
                 _ingredient_matcher(match.med_class, knowledge),
                 product_names,
+                basis,
             )
         except DoseError as error:
             facts.reports.append(Report("facts", ref, f"daily dose of {match.name} not computed: {error}"))

@@ -1719,6 +1719,28 @@ def build_profiles() -> None:
         profile="us-nam-2011",
         shaped_on=US,
     )
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    mg_atc = [{"system": ATC, "code": "A12CC10"}]
+    for n, (text, mg, expected, why) in enumerate(
+        [
+            ("Magnesiumoxide 400 mg tablet", 400, {}, "salt mass stated: 400 mg MgO = 241 mg elemental, below 250"),
+            ("Magnesium 400 mg (elementair), als oxide", 400, {"mg-dose-above-ul": "warning"}, "elemental stated"),
+            ("Magnesiumoxide tablet", 400, {"mg-dose-above-ul": "warning"}, "no statement: read as elemental"),
+        ],
+        start=1,
+    ):
+        p = f"sg-nl-h11-{n}"
+        scenario(
+            f"sg-nl-h11-mg-basis-{n}",
+            f"Magnesium order '{text}', 400 mg a day: {why} (issue 11 dose basis).",
+            "order-sign",
+            [patient(p, "1970-05-05"), egfr(p, 80)],
+            expected,
+            [] if expected else ["mg-dose-above-ul"],
+            pid=p,
+            drafts=[draft_med(p, mg_atc, text, (mg, "mg", "mg"))],
+            shaped_on=PDDI,
+        )
 
 
 def build_h18_kidney() -> None:

@@ -62,6 +62,7 @@ def golden_evidence(code: str = "") -> FactSet:
         value=400.0 if magnesium else 125.0,
         unit="mg" if magnesium else "ug",
         single_dose=400.0 if magnesium else 125.0,
+        dose_basis="elemental-by-label" if magnesium else None,
     )
     facts.evidence["total"] = Evidence(
         "vitd-total", value=140.0, unit="ug", derived_from=["MedicationStatement/a", "MedicationRequest/o"]
