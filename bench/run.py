@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import scenarios
+from bench import profile, scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=200)
@@ -96,35 +96,52 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.stderr.close()
 
 
-async def load(url: str, body: bytes, concurrency: int, seconds: float, headers: dict[str, str]) -> Cell:
-    """`concurrency` clients send the body back to back for `seconds` (after a short warm-up)."""
+async def load(
+    base: str, units: list[list[scenarios.Call]], concurrency: int, seconds: float, *, floor: bool = False
+) -> Cell:
+    """`concurrency` clients send units back to back for `seconds` (after a short warm-up).
+
+    A unit is one call, or a session's calls in order; its latency is the whole unit's. Each client walks the
+    rotation of patients from its own offset. The floor gets the same bodies at `/bench/floor`.
+    """
     latencies: list[float] = []
     errors = 0
+    headers = {"content-type": "application/json"}
+    prepared = [
+        [
+            (f"{base}/bench/floor" if floor else f"{base}/cds-services/{c.service}", json.dumps(c.body).encode())
+            for c in u
+        ]
+        for u in units
+    ]
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
-        async def one() -> None:
+        async def one(unit: list[tuple[str, bytes]]) -> None:
             nonlocal errors
             started = time.perf_counter()
-            try:
-                response = await client.post(url, content=body, headers=headers)
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
+            for url, body in unit:
+                try:
+                    response = await client.post(url, content=body, headers=headers)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if not ok:
+                    errors += 1
             latencies.append((time.perf_counter() - started) * 1000)
-            if not ok:
-                errors += 1
 
-        async def worker(until: float) -> None:
+        async def worker(offset: int, until: float) -> None:
+            turn = offset
             while time.perf_counter() < until:
-                await one()
+                await one(prepared[turn % len(prepared)])
+                turn += 1
 
         warm_until = time.perf_counter() + min(1.0, seconds / 3)
-        await asyncio.gather(*(worker(warm_until) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(k, warm_until) for k in range(concurrency)))
         latencies.clear()
         errors = 0
         started = time.perf_counter()
-        await asyncio.gather(*(worker(started + seconds) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(k * 7, started + seconds) for k in range(concurrency)))
         elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
 
@@ -154,9 +171,11 @@ def machine() -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The results as a Markdown table (for the README)."""
+    """The results as a Markdown table (for the README), then the targets and the busy request's profile."""
+    load = results.get("load", {})
     lines = [
-        f"Machine: {results['machine']}; {results['seconds']:g} s per cell.",
+        f"Machine: {results['machine']}; {results['seconds']:g} s per cell; {results.get('patients', 1)} patients "
+        f"rotated per scenario; load average {load.get('before', '?')} before, {load.get('after', '?')} after.",
         "",
         "| scenario | body KB | workers | clients | req/s | p50 ms | p95 ms | p99 ms | errors "
         "| floor req/s | floor p50 ms | req/s ratio | p50 ratio |",
@@ -170,7 +189,86 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {f['throughput']:.0f} | {f['p50']:.1f} "
             f"| {s['throughput'] / f['throughput']:.0%} | {s['p50'] / f['p50']:.1f}× |"
         )
+    if results.get("targets"):
+        lines += ["", "| target | measured | met |", "|---|--:|:-:|"]
+        lines += [f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |" for t in results["targets"]]
+    if results.get("profile"):
+        p = results["profile"]
+        lines += [
+            "",
+            f"Busy patient-view in-process, µs per step ({p['validated']} resources validated, {p['cards']} cards):",
+            "",
+            "| step | µs |",
+            "|---|--:|",
+        ]
+        lines += [f"| {step} | {us:,} |" for step, us in p["steps_us"].items()]
+        lines.append(f"| **total** | **{p['total_us']:,}** |")
     return "\n".join(lines)
+
+
+def _row(rows: list[dict[str, Any]], scenario: str, workers: int, clients: int) -> dict[str, Any] | None:
+    return next(
+        (r for r in rows if r["scenario"] == scenario and r["workers"] == workers and r["concurrency"] == clients),
+        None,
+    )
+
+
+def targets(rows: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    """Issue 14's targets, each with the figure measured in this run (one worker, ratios to the floor)."""
+    checks: list[dict[str, Any]] = []
+
+    def ratio(name: str, clients: int, goal: float) -> None:
+        r = _row(rows, name, 1, clients)
+        if r:
+            value = r["service"]["throughput"] / r["floor"]["throughput"]
+            checks.append(
+                {
+                    "target": f"{name}: req/s ≥ {goal:.0%} of floor ({clients} clients)",
+                    "value": f"{value:.0%}",
+                    "met": value >= goal,
+                }
+            )
+
+    def p50(name: str, goal: float) -> None:
+        r = _row(rows, name, 1, 1)
+        if r:
+            value = r["service"]["p50"] / r["floor"]["p50"]
+            checks.append(
+                {"target": f"{name}: p50 ≤ {goal:g}× floor (1 client)", "value": f"{value:.1f}×", "met": value <= goal}
+            )
+
+    ratio(scenarios.BUSY, 16, 0.22)
+    p50(scenarios.BUSY, 5)
+    for name in (scenarios.TYPICAL, scenarios.SIGN):
+        ratio(name, 16, 0.35)
+        p50(name, 3)
+    ratio(scenarios.LARGE, 16, 0.50)
+    session, busy = _row(rows, scenarios.SESSION, 1, 1), _row(rows, scenarios.BUSY, 1, 1)
+    if session and busy:
+        value = session["service"]["p50"] / busy["service"]["p50"]
+        checks.append(
+            {
+                "target": "session (5 calls) p50 ≤ 2.5× one cold busy patient-view p50",
+                "value": f"{value:.2f}×",
+                "met": value <= 2.5,
+            }
+        )
+    one, many = _row(rows, scenarios.TYPICAL, 1, 16), _row(rows, scenarios.TYPICAL, workers, 16)
+    if one and many and workers > 1:
+        value = many["service"]["throughput"] / one["service"]["throughput"]
+        checks.append(
+            {
+                "target": f"{workers} workers ≥ 1.6× one worker's req/s (typical, 16 clients)",
+                "value": f"{value:.2f}×",
+                "met": value >= 1.6,
+            }
+        )
+    if one:
+        value = one["service"]["p99"]
+        checks.append({"target": "typical p99 ≤ 250 ms (16 clients)", "value": f"{value:.0f} ms", "met": value <= 250})
+    errors = sum(r["service"]["errors"] + r["floor"]["errors"] for r in rows)
+    checks.append({"target": "no errors", "value": str(errors), "met": errors == 0})
+    return checks
 
 
 def main() -> None:
@@ -188,25 +286,18 @@ def main() -> None:
         print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
         return
 
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     now = scenarios.now()
-    typical = scenarios.record(200, now)
     with tempfile.TemporaryDirectory() as tmp:
+        # the no-prefetch scenario's FHIR server holds all 20 typical patients
         record_file = Path(tmp) / "typical.json"
+        typical = [r for i, p in enumerate(scenarios.patient_ids("fhir"), 7) for r in scenarios.record(200, now, i, p)]
         record_file.write_text(json.dumps(typical), encoding="utf-8")
         fhir_port = free_port()
         fhir = start("bench.server:build_fhir", fhir_port, 1, {"VITDMG_BENCH_RECORD": str(record_file)})
-        bodies = {
-            "patient-view small (10)": scenarios.request("patient-view", scenarios.record(10, now)),
-            "patient-view typical (200)": scenarios.request("patient-view", typical),
-            "patient-view large (2000)": scenarios.request("patient-view", scenarios.record(2000, now)),
-            "order-sign typical + 3 drafts": scenarios.request("order-sign", typical),
-            "patient-view, no prefetch (local FHIR)": scenarios.request(
-                "patient-view", typical, prefetch=False, fhir_server=f"http://127.0.0.1:{fhir_port}/fhir"
-            ),
-        }
+        units = scenarios.all_scenarios(now, f"http://127.0.0.1:{fhir_port}/fhir")
         if args.only:
-            bodies = {k: v for k, v in bodies.items() if any(o in k for o in args.only)}
-        services = {"patient-view": "vitd-mg-patient-view", "order-sign": "vitd-mg-order-sign"}
+            units = {k: v for k, v in units.items() if any(o in k for o in args.only)}
         rows: list[dict[str, Any]] = []
         try:
             for workers in sorted({1, args.workers}):
@@ -218,32 +309,25 @@ def main() -> None:
                     {
                         "VITDMG_LOG_LEVEL": "WARNING",
                         "VITDMG_AUTH": "disabled",
+                        "VITDMG_DATA_DIR": str(Path(tmp) / f"data-{workers}"),
                         "VITDMG_FHIR_ALLOWED_SERVERS": json.dumps([f"http://127.0.0.1:{fhir_port}/fhir"]),
                         "VITDMG_FHIR_HTTP_HOSTS": '["127.0.0.1"]',
                     },
                 )
+                base = f"http://127.0.0.1:{port}"
                 try:
-                    for name, body in bodies.items():
-                        raw = json.dumps(body).encode()
-                        service = services[body["hook"]]
-                        headers = {"content-type": "application/json"}
+                    for name, rotation in units.items():
+                        calls = [c for unit in rotation for c in unit]
+                        kb = sum(len(json.dumps(c.body)) for c in calls) / len(calls) / 1024
                         for concurrency in args.concurrency:
-                            floor = asyncio.run(
-                                load(f"http://127.0.0.1:{port}/bench/floor", raw, concurrency, args.seconds, headers)
-                            )
-                            cds = asyncio.run(
-                                load(
-                                    f"http://127.0.0.1:{port}/cds-services/{service}",
-                                    raw,
-                                    concurrency,
-                                    args.seconds,
-                                    headers,
-                                )
-                            )
+                            floor = asyncio.run(load(base, rotation, concurrency, args.seconds, floor=True))
+                            cds = asyncio.run(load(base, rotation, concurrency, args.seconds))
                             rows.append(
                                 {
                                     "scenario": name,
-                                    "kb": len(raw) / 1024,
+                                    "kb": kb,
+                                    "calls_per_unit": len(rotation[0]),
+                                    "patients": len(rotation),
                                     "workers": workers,
                                     "concurrency": concurrency,
                                     "floor": floor.__dict__,
@@ -252,7 +336,7 @@ def main() -> None:
                             )
                             console.print(
                                 f"  {name}, {workers} worker(s), {concurrency} client(s): "
-                                f"{cds.throughput:.0f} req/s vs floor {floor.throughput:.0f}",
+                                f"{cds.throughput:.0f} /s vs floor {floor.throughput:.0f}",
                                 highlight=False,
                             )
                 finally:
@@ -294,10 +378,26 @@ def main() -> None:
             f"{s['p50'] / f['p50']:.1f}×",
         )
     console.print(table)
-    if args.json:
-        args.json.write_text(
-            json.dumps({"machine": machine(), "seconds": args.seconds, "rows": rows}, indent=2), encoding="utf-8"
+    checks = targets(rows, args.workers)
+    for check in checks:
+        console.print(
+            f"  {'met    ' if check['met'] else 'NOT MET'}  {check['target']}: {check['value']}", highlight=False
         )
+    busy = profile.busy_profile()
+    console.print(profile.show(busy, "busy patient-view, in-process"), highlight=False)
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(f"load average before {load_before}, after {load_after}", highlight=False)
+    if args.json:
+        results = {
+            "machine": machine(),
+            "seconds": args.seconds,
+            "patients": scenarios.PATIENTS,
+            "load": {"before": load_before, "after": load_after},
+            "rows": rows,
+            "targets": checks,
+            "profile": busy,
+        }
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,141 @@
+"""Time each step of one service call in-process, in µs: the profile `make bench` prints beside its table.
+
+The steps are the ones `app.call_service` runs, called the same way: reading the body, the input limits,
+the request model, selection and validation (split: the validation of the resources that survive selection is
+timed on its own, selection is the rest of parsing), facts, rules, cards, audit and the response bytes.
+Each step is repeated on the same input; a step that caches across calls would show its warm cost here,
+so the profile is of the busy record of the first patient and is read beside the rotating HTTP figures.
+
+.venv/bin/python bench/profile.py                 # the busy request, µs per step
+.venv/bin/python bench/profile.py typical         # the typical (200) request
+.venv/bin/python -m cProfile -s tottime bench/profile.py | head -40
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fastapi.responses import JSONResponse
+
+from bench import scenarios
+from cds_service import parsing
+from cds_service.audit import suppress_and_record
+from cds_service.cards import RenderContext, render_cards
+from cds_service.evaluation import Evaluator
+from cds_service.facts import EvaluationContext, build_facts
+from cds_service.invocation import Outcome, _selection, parse_request
+from cds_service.knowledge import load_knowledge
+from cds_service.limits import check_shape
+from cds_service.models import CDSResponse, to_wire
+from cds_service.prefetch import resolve_prefetch
+from cds_service.settings import Settings
+from cds_service.store import open_store
+
+
+def _timed(step: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    result = step()
+    started = time.perf_counter()
+    for _ in range(repeat):
+        result = step()
+    return (time.perf_counter() - started) / repeat * 1e6, result
+
+
+def profile(body: dict[str, Any], service_id: str, repeat: int = 100) -> dict[str, Any]:
+    """µs per step of one call of `service_id` with `body`, plus how many resources were validated."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), auth="disabled")
+        evaluator = Evaluator(settings, load_knowledge())
+        knowledge, service = evaluator.knowledge, evaluator.services[service_id]
+        store = open_store(settings, migrate=True)
+        now = scenarios.now()
+        raw = json.dumps(body).encode()
+        steps: dict[str, float] = {}
+        steps["JSON parse"], parsed = _timed(lambda: json.loads(raw), repeat)
+        steps["input limits"], _ = _timed(lambda: check_shape(parsed, settings), repeat)
+        steps["request model"], request = _timed(lambda: parse_request(parsed, service), repeat)
+        prefetched = asyncio.run(resolve_prefetch(request, service.prefetch, None))
+        selection = _selection(knowledge, settings, now)
+
+        validated: list[tuple[type[Any], dict[str, Any]]] = []
+        add = parsing._Parser.add
+
+        def recording(self: Any, into: list[Any], model: type[Any], data: dict[str, Any], where: str) -> None:
+            validated.append((model, data))
+            add(self, into, model, data, where)
+
+        setattr(parsing._Parser, "add", recording)  # noqa: B010 (a patch for the duration of one call)
+        try:
+            parsing.parse_record(prefetched, request.context, knowledge, selection)
+        finally:
+            setattr(parsing._Parser, "add", add)  # noqa: B010
+        total, record = _timed(lambda: parsing.parse_record(prefetched, request.context, knowledge, selection), repeat)
+        steps["validation"], _ = _timed(lambda: [m.model_validate(d) for m, d in validated], repeat)
+        steps["selection"] = max(0.0, total - steps["validation"])
+        selections = request.context.get("selections")
+        ctx = EvaluationContext(
+            request.hook,
+            settings.profile,
+            now,
+            settings.lookback_status_months,
+            settings.lookback_chemistry_months,
+            tuple(selections) if isinstance(selections, list) else None,
+        )
+        steps["facts"], facts = _timed(lambda: build_facts(record, knowledge, ctx), repeat)
+        group = "patient-view" if request.hook == "patient-view" else "orders"
+        steps["rules (durable-rules)"], derived = _timed(
+            lambda: evaluator.engine.evaluate(group, settings.profile, facts.facts), repeat
+        )
+        render = RenderContext(settings.locale, settings.profile, str(request.context["patientId"]))
+        signatures: dict[str, str] = {}
+        steps["cards"], cards = _timed(lambda: render_cards(derived, facts, knowledge, render, signatures), repeat)
+
+        def audit() -> Outcome:  # fresh card ids each time: an id is recorded once
+            fresh = [card.model_copy(update={"uuid": str(uuid.uuid4())}) for card in cards]
+            signed = {new.uuid: signatures.get(old.uuid, "") for old, new in zip(cards, fresh, strict=True)}
+            outcome = Outcome(CDSResponse(cards=fresh), {}, [], signed, settings.profile)
+            suppress_and_record(store, settings, service_id, request, outcome, knowledge.version, now)
+            return outcome
+
+        steps["audit + suppression"], outcome = _timed(audit, repeat)
+        steps["response bytes"], _ = _timed(lambda: JSONResponse(to_wire(outcome.response)).body, repeat)
+        store.dispose()
+    return {
+        "steps_us": {k: round(v) for k, v in steps.items()},
+        "total_us": round(sum(steps.values())),
+        "validated": len(validated),
+        "cards": len(cards),
+    }
+
+
+def busy_profile(repeat: int = 100) -> dict[str, Any]:
+    body = scenarios.request("patient-view", scenarios.busy_record(scenarios.now(), 7, "busy-1"))
+    return profile(body, "vitd-mg-patient-view", repeat)
+
+
+def show(result: dict[str, Any], title: str) -> str:
+    lines = [f"{title}: µs per step ({result['validated']} resources validated, {result['cards']} cards)"]
+    lines += [f"  {step:<24} {us:>8,}" for step, us in result["steps_us"].items()]
+    lines.append(f"  {'total':<24} {result['total_us']:>8,}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    which = sys.argv[1] if len(sys.argv) > 1 else "busy"
+    if which == "typical":
+        body = scenarios.request("patient-view", scenarios.record(200, scenarios.now()))
+        print(show(profile(body, "vitd-mg-patient-view"), "typical patient-view"))
+    else:
+        print(show(busy_profile(), "busy patient-view"))
+
+
+if __name__ == "__main__":
+    main()
