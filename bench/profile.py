@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from bench import scenarios
 from cds_service import parsing
 from cds_service.audit import suppress_and_record
+from cds_service.audit_writer import AuditWriter
 from cds_service.cards import RenderContext, render_cards
 from cds_service.evaluation import Evaluator
 from cds_service.facts import EvaluationContext, build_facts
@@ -98,19 +99,25 @@ def profile(body: dict[str, Any], service_id: str, repeat: int = 100) -> dict[st
         signatures: dict[str, str] = {}
         steps["cards"], cards = _timed(lambda: render_cards(derived, facts, knowledge, render, signatures), repeat)
 
+        audit_writer = AuditWriter(store, flush_seconds=3600)  # only the queueing is on the request's path
+
         def audit() -> Outcome:  # fresh card ids each time: an id is recorded once
             fresh = [card.model_copy(update={"uuid": str(uuid.uuid4())}) for card in cards]
             signed = {new.uuid: signatures.get(old.uuid, "") for old, new in zip(cards, fresh, strict=True)}
             outcome = Outcome(CDSResponse(cards=fresh), {}, [], signed, settings.profile)
-            suppress_and_record(store, settings, service_id, request, outcome, knowledge.version, now)
+            suppress_and_record(store, audit_writer, settings, service_id, request, outcome, knowledge.version, now)
             return outcome
 
-        steps["audit + suppression"], outcome = _timed(audit, repeat)
+        steps["suppression + audit queue"], outcome = _timed(audit, repeat)
+        started = time.perf_counter()
+        audit_writer.drain()
+        # the writer thread's CPU per response (all in one batch here): off the request's path, not off the machine
+        steps["(audit write, background)"] = (time.perf_counter() - started) / (repeat + 1)
         steps["response bytes"], _ = _timed(lambda: JSONResponse(to_wire(outcome.response)).body, repeat)
         store.dispose()
     return {
         "steps_us": {k: round(v) for k, v in steps.items()},
-        "total_us": round(sum(steps.values())),
+        "total_us": round(sum(v for k, v in steps.items() if not k.startswith("("))),
         "validated": len(validated),
         "cards": len(cards),
     }

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import metrics
 from ._headers import SECURITY_HEADERS, SecurityHeaders
 from .audit import SUPPRESSED_KEY, suppress_and_record
+from .audit_writer import AuditWriter
 from .auth import AuthError, JwksStore, JwtVerifier, TrustedIssuer, load_trusted_issuers
 from .draining import Drain
 from .engine import RuleEngine
@@ -106,6 +107,9 @@ def create_app(
             if settings.auth == "required"
             else None
         )
+        app.state.audit = AuditWriter(
+            store, flush_seconds=settings.audit_flush_seconds, max_queued_cards=settings.audit_queue_cards
+        )
         if settings.auth == "disabled":
             logger.warning(
                 "authentication is disabled (VITDMG_AUTH=disabled): any caller is let in",
@@ -118,6 +122,7 @@ def create_app(
             drain.uninstall()
             if own_client:
                 await client.aclose()
+            await drain_audit(app)
             store.dispose()
 
     app = FastAPI(title="vitdmg-cds", version=knowledge.version, lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -178,7 +183,15 @@ def create_app(
         )
         audit_started = time.perf_counter()
         await anyio.to_thread.run_sync(
-            suppress_and_record, store, settings, service_id, cds_request, outcome, knowledge.version, now
+            suppress_and_record,
+            store,
+            request.app.state.audit,
+            settings,
+            service_id,
+            cds_request,
+            outcome,
+            knowledge.version,
+            now,
         )
         metrics.observe_steps({**outcome.timings, "audit": (time.perf_counter() - audit_started) * 1000})
         metrics.observe_cards(
@@ -210,6 +223,17 @@ def create_app(
             raise ServiceError(400, issues) from None
         cards = [entry.card for entry in parsed.feedback]
         known = await anyio.to_thread.run_sync(store.issued_by, service_id, cards)
+        if len(known) < len(set(cards)):
+            # a card answered moments ago may still be in the audit queue: of this process (written now), or
+            # of another worker (written within its flush interval)
+            audit: AuditWriter = request.app.state.audit
+            if audit.pending(cards, service_id):
+                await anyio.to_thread.run_sync(audit.flush)
+                known = await anyio.to_thread.run_sync(store.issued_by, service_id, cards)
+            deadline = anyio.current_time() + max(1.0, 4 * settings.audit_flush_seconds)
+            while len(known) < len(set(cards)) and anyio.current_time() < deadline:
+                await anyio.sleep(0.05)
+                known = await anyio.to_thread.run_sync(store.issued_by, service_id, cards)
         unknown = [(i, c) for i, c in enumerate(cards) if c not in known]
         if unknown:
             issues = [
@@ -251,6 +275,14 @@ def create_app(
 
     add_preview(app, settings, knowledge, engine)
     return app
+
+
+async def drain_audit(app: FastAPI, timeout: float = 10.0) -> int:
+    """Write every queued audit row (shutdown calls this; idempotent). Returns the cards left unwritten."""
+    audit: AuditWriter | None = getattr(app.state, "audit", None)
+    if audit is None:
+        return 0
+    return await anyio.to_thread.run_sync(audit.drain, timeout)
 
 
 def _trusted_issuers(settings: Settings) -> dict[str, TrustedIssuer]:

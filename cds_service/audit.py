@@ -1,22 +1,26 @@
 """After the cards: leave out cards a clinician already overrode (alert fatigue), record the rest (audit).
 
-Runs on the store, so it is the one step after rendering; the CLI's in-process evaluation skips it.
+Runs on the store, so it is the one step after rendering; the CLI's in-process evaluation skips it. The
+suppression query is on the request's path (its answer changes the response); the audit rows are queued to
+the writer thread (`audit_writer`), written in batches after the response.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from .audit_writer import AuditWriter
 from .invocation import Outcome
 from .models import CDSRequest
 from .settings import Settings
-from .store import CardRecord, Store, pseudonym
+from .store import CardRecord, IssuedBatch, Store, pseudonym
 
 SUPPRESSED_KEY = "org.vitdmg.suppressed"
 
 
 def suppress_and_record(
     store: Store,
+    audit: AuditWriter,
     settings: Settings,
     service_id: str,
     request: CDSRequest,
@@ -24,7 +28,10 @@ def suppress_and_record(
     knowledge_version: str,
     now: datetime,
 ) -> None:
-    """Drop suppressed cards from the response (counted in its extension) and record the cards shown."""
+    """Drop suppressed cards from the response (counted in its extension) and queue the cards shown for the audit.
+
+    Call it in a worker thread: it queries the store, and waits for room when the audit queue is full.
+    """
     patient = pseudonym(
         settings.pseudonym_key.get_secret_value(), request.fhirServer, str(request.context["patientId"])
     )
@@ -48,4 +55,7 @@ def suppress_and_record(
         for c in shown
     ]
     if records:
-        store.record_cards(service_id, request.hookInstance, patient, knowledge_version, outcome.profile, records, now)
+        batch = IssuedBatch(
+            service_id, request.hookInstance, patient, knowledge_version, outcome.profile, tuple(records), now
+        )
+        audit.submit(batch, block=True)

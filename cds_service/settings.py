@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     """Serve `/preview` also with auth required (it takes no JWT: restrict who reaches it); on when auth is disabled."""
     preview_scenarios_dir: Path | None = None
     """Scenario folders the preview page offers; default: `fhir_fixtures/scenarios` of a checkout."""
+    audit_flush_seconds: float = Field(0.05, ge=0, le=5)
+    """Longest wait of an audit row in the queue before its batch is written; a killed process loses this window."""
+    audit_queue_cards: int = Field(10_000, ge=1)
+    """Most audit rows queued in memory; a full queue makes requests wait for the writer (nothing is dropped)."""
 
     @classmethod
     def settings_customise_sources(

@@ -135,6 +135,7 @@ async def test_audit_rows_hold_no_patient_data(make_client: AppClient, database:
     """Per card: uuid, service, code, indicator, knowledge version, profile, time, hookInstance, pseudonym."""
     client, store = await _client(make_client, database)
     body = (await client.post(PV, json=request())).json()
+    assert client._transport.app.state.audit.flush()  # type: ignore[attr-defined]  # the rows are written after the response
     with store.engine.connect() as connection:
         rows = connection.execute(select(IssuedCard)).mappings().all()
     assert {r["uuid"] for r in rows} == {c["uuid"] for c in body["cards"]}
