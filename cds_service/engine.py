@@ -1,13 +1,19 @@
 """The rule engine: the YAML rulesets of `rules/` compiled once into durable-rules, evaluated per request.
 
 Follows shared/reference/durable-rules.md §8: one private Host without durable's background threads, one
-lock, a fresh sid per evaluation, `delete_state` in `finally`, a sink rule that observes every fact, and
-action errors surfaced as exceptions (they are our bug, not the caller's).
+lock, a fresh sid per evaluation, `delete_state` in `finally`, and action errors surfaced as exceptions (they
+are our bug, not the caller's). All of a request's facts go in one `assert_facts` call. Instead of the sink
+rule §8 advises (one Python action per fact, about half of all actions), only facts some rule joins are
+asserted, input and derived alike, so every asserted fact is observed (plus one marker fact whose one action
+keeps durable's session cleanup sound, see `__request` below); should durable still find one
+unobserved (the parsed form and the durable term disagreeing would be our defect), the evaluation is re-run on
+a copy of the ruleset that has the sink, and a warning is logged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,7 +24,9 @@ from durable import engine as durable_engine
 
 from .facts import Fact
 from .knowledge import Knowledge, Rule
-from .rule_language import CompiledRule, RuleLanguageError, compile_rule, strata
+from .rule_language import CompiledRule, Pattern, RuleLanguageError, compile_rule, strata
+
+logger = logging.getLogger("vitdmg_cds")
 
 
 class RuleEngineError(RuntimeError):
@@ -53,6 +61,10 @@ class RuleEngine:
         self._names: dict[tuple[str, str], str] = {}
         self._rules: dict[tuple[str, str], dict[str, CompiledRule]] = {}
         self._strata: dict[tuple[str, str], dict[str, int]] = {}
+        self._patterns: dict[tuple[str, str], dict[str, list[Pattern]]] = {}
+        self._with_sink: dict[tuple[str, str], str] = {}
+        self._compiling = ("", "")  # the (group, profile) whose rules are being compiled
+        self.fallbacks = 0  # evaluations re-run with the sink (0 unless the two forms of a rule disagree)
         version = knowledge.version.replace(".", "_")
         for profile in profiles:
             thresholds = knowledge.thresholds(profile)
@@ -65,13 +77,24 @@ class RuleEngine:
                 except RuleLanguageError as error:
                     raise RuleEngineError(str(error)) from error
                 self._rules[(group, profile)] = parsed
+                patterns: dict[str, list[Pattern]] = {}
+                for rule in parsed.values():
+                    for pattern in rule.when:
+                        patterns.setdefault(pattern.kind, []).append(pattern)
+                self._patterns[(group, profile)] = patterns
+                self._compiling = (group, profile)
                 compiled = {rule_id: self._compile(rule) for rule_id, rule in parsed.items()}
-                compiled["__sink"] = {"all": [{"m": {"$ex": {"kind": 1}}}], "run": _sink}
-                try:
-                    self._host.set_rulesets({name: compiled})
+                # durable-rules corrupts its heap deleting a session in which no action ran (seen as "free():
+                # invalid size" and segfaults in delete_state): one marker fact per evaluation, one action
+                compiled["__request"] = {"all": [{"m": {"kind": _MARKER["kind"]}}], "run": _sink}
+                sinking = {**compiled, "__sink": {"all": [{"m": {"$ex": {"kind": 1}}}], "run": _sink}}
+                try:  # registration deletes `run` from the dicts it is given: each ruleset gets its own copies
+                    self._host.set_rulesets({name: {k: dict(v) for k, v in compiled.items()}})
+                    self._host.set_rulesets({f"{name}_sink": {k: dict(v) for k, v in sinking.items()}})
                 except Exception as error:
                     raise RuleEngineError(f"ruleset {name} does not compile: {error}") from error
                 self._names[(group, profile)] = name
+                self._with_sink[(group, profile)] = f"{name}_sink"
 
     @property
     def live_sessions(self) -> int:
@@ -79,23 +102,29 @@ class RuleEngine:
         return len(self._collected)
 
     def evaluate(self, group: str, profile: str, facts: list[Fact]) -> list[Derived]:
-        name = self._names[(group, profile)]
-        every_fact = facts
-        facts = [f for f in facts if self._observed(group, profile, f)]
+        joined = [*(f for f in facts if self._joined(group, profile, f)), _MARKER]
+        try:
+            collected = self._run(self._names[(group, profile)], joined)
+        except durable_engine.MessageNotHandledException:
+            self.fallbacks += 1
+            logger.warning("a fact no rule observed: evaluated with the sink rule", extra={"event": {"group": group}})
+            collected = self._run(self._with_sink[(group, profile)], joined)
+        return self._without_exclusions(group, profile, facts, collected)
+
+    def _run(self, name: str, facts: list[Fact]) -> list[Derived]:
+        """All facts in one assert call, in a fresh sid, cleaned up whatever happens."""
         sid = uuid.uuid4().hex
         with self._lock:
             self._collected[sid] = []
             try:
-                if facts:
-                    state = self._host.assert_facts(name, [{**f, "sid": sid} for f in facts])
-                    if isinstance(state, dict) and state.get("exception"):
-                        raise RuleEngineError(f"rule action failed: {str(state['exception'])[:300]}")
-                collected = self._collected[sid]
+                state = self._host.assert_facts(name, [{**f, "sid": sid} for f in facts])
+                if isinstance(state, dict) and state.get("exception"):
+                    raise RuleEngineError(f"rule action failed: {str(state['exception'])[:300]}")
+                return self._collected[sid]
             finally:
                 del self._collected[sid]
-                with contextlib.suppress(Exception):  # no state exists when no fact was asserted
+                with contextlib.suppress(Exception):
                     self._host.delete_state(name, sid)
-        return self._without_exclusions(group, profile, every_fact, collected)
 
     def _without_exclusions(self, group: str, profile: str, facts: list[Fact], derived: list[Derived]) -> list[Derived]:
         """Withdraw derived facts whose rule's `unless` matches a final fact, and all that rests on them.
@@ -118,9 +147,9 @@ class RuleEngine:
                 pool.append({"kind": d.kind, **d.fields, "id": d.id})
         return kept
 
-    def _observed(self, group: str, profile: str, fact: Fact) -> bool:
-        """Whether any rule could join this input fact; others are not asserted (each costs a sink action)."""
-        return any(p.matches(fact) for rule in self._rules[(group, profile)].values() for p in rule.when)
+    def _joined(self, group: str, profile: str, fact: Fact) -> bool:
+        """Whether any rule could join this fact; no other is asserted (it would only cost an action)."""
+        return any(p.matches(fact) for p in self._patterns[(group, profile)].get(str(fact.get("kind")), ()))
 
     def _compile(self, rule: CompiledRule) -> dict[str, Any]:
         aliases = [f"a{index}" for index in range(len(rule.when))]
@@ -128,6 +157,9 @@ class RuleEngine:
         return {"all": conditions, "run": self._action(rule.id, rule.output, aliases)}
 
     def _action(self, rule_id: str, output: dict[str, Any], aliases: list[str]) -> Callable[[Any], None]:
+        """The rule's action: collect the derived fact; assert it (chaining) only when some rule joins it."""
+        joined = self._joined(*self._compiling, {**output, "id": ""})
+
         def run(c: Any) -> None:
             matched = c._m  # alias -> matched fact (durable's Closure keeps them there)
             because = tuple(str(matched[alias]["id"]) for alias in aliases)
@@ -136,13 +168,17 @@ class RuleEngine:
             self._collected[str(matched[aliases[0]]["sid"])].append(
                 Derived(output["kind"], fields, because, rule_id, fact_id)
             )
-            c.assert_fact({**output, "id": fact_id})
+            if joined:
+                c.assert_fact({**output, "id": fact_id})
 
         return run
 
 
+_MARKER: dict[str, Any] = {"kind": "__request", "id": "__request"}
+
+
 def _sink(c: Any) -> None:
-    """Observes every fact so none is dropped as unhandled (durable-rules.md §3)."""
+    """Observes every fact so none is dropped as unhandled (durable-rules.md §3); the fallback ruleset only."""
 
 
 def _enabled(rule: Rule, thresholds: dict[str, Any]) -> bool:

@@ -136,7 +136,7 @@ def test_submitting_from_many_threads_loses_nothing(store: Store) -> None:
 async def test_feedback_finds_a_card_still_queued(make_client: AppClient) -> None:
     """K4 with the audit behind: the card answered a moment ago is in no table yet, feedback still finds it."""
     client = await make_client(audit_flush_seconds=5)  # the writer would wait 5 s
-    app: Any = client._transport.app  # type: ignore[attr-defined]
+    app: Any = client._transport.app
     card = (await client.post(PV, json=request())).json()["cards"][0]
     assert app.state.audit.pending([card["uuid"]], "vitd-mg-patient-view")
     item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-22T12:05:00Z"}

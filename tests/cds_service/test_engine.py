@@ -93,13 +93,41 @@ def test_unknown_threshold_fails_at_compile_time(knowledge: Knowledge) -> None:
 
 
 def test_facts_no_rule_reads_are_not_asserted_and_change_nothing(knowledge: Knowledge) -> None:
-    """Only facts some rule can join are asserted (each costs a sink action); the result is the same."""
+    """Only facts some rule can join are asserted (another would cost an action); the result is the same."""
     engine = RuleEngine(knowledge, ["nl-be"])
     extra: list[dict[str, Any]] = [
         {"kind": "lab", "analyte": "phosphate", "value": 1.1, "flag": "normal", "age_days": 2.0, "id": "lab:9"},
         {"kind": "condition-absent", "group": "pregnancy", "id": "ca:1"},
     ]
-    assert not any(engine._observed("patient-view", "nl-be", f) for f in extra)
-    assert engine._observed("patient-view", "nl-be", LOW_MG[0])
+    assert not any(engine._joined("patient-view", "nl-be", f) for f in extra)
+    assert engine._joined("patient-view", "nl-be", LOW_MG[0])
     plain = {(d.kind, d.id) for d in engine.evaluate("patient-view", "nl-be", LOW_MG)}
     assert {(d.kind, d.id) for d in engine.evaluate("patient-view", "nl-be", LOW_MG + extra)} == plain
+
+
+def test_no_sink_action_and_the_same_result_as_with_the_sink(knowledge: Knowledge) -> None:
+    """Issue 14: without the sink rule (and without asserting card intents no rule joins) the derived facts are
+    those of the ruleset with the sink, and durable finds every asserted fact observed."""
+    engine = RuleEngine(knowledge, ["nl-be"])
+    facts = [
+        *LOW_MG,
+        {"kind": "med", "class": "loop-diuretic", "draft": "no", "route": "oral", "id": "med:2"},
+        {"kind": "lab", "analyte": "vitd25", "value": 20.0, "flag": "low", "age_days": 3.0, "id": "lab:1"},
+    ]
+    derived = engine.evaluate("patient-view", "nl-be", facts)
+    assert engine.fallbacks == 0 and {d.kind for d in derived} == {"finding", "card"}
+    joined = [f for f in facts if engine._joined("patient-view", "nl-be", f)]
+    with_sink = engine._run(engine._with_sink[("patient-view", "nl-be")], joined)
+    assert {d.id for d in engine._run(engine._names[("patient-view", "nl-be")], joined)} == {d.id for d in with_sink}
+
+
+def test_an_unobserved_fact_falls_back_to_the_sink_ruleset(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the parsed form and the durable term to disagree, the request still gets its cards (and a warning)."""
+    engine = RuleEngine(knowledge, ["nl-be"])
+    expected = {d.id for d in engine.evaluate("patient-view", "nl-be", LOW_MG)}
+    monkeypatch.setattr(engine, "_joined", lambda *_: True)  # assert even a fact no rule observes
+    stray = {"kind": "nothing-reads-this", "id": "x:1"}
+    assert {d.id for d in engine.evaluate("patient-view", "nl-be", [*LOW_MG, stray])} == expected
+    assert engine.fallbacks == 1 and engine.live_sessions == 0
