@@ -3,7 +3,8 @@
 A load balancer (HAProxy's health check, a Kubernetes readiness probe) sees `/readyz` answer 503 and stops
 sending new requests; `drain_seconds` later the server is told to stop as usual: uvicorn closes its socket,
 lets the requests in flight finish (each queues its audit rows before it answers) and then runs the lifespan
-shutdown, which writes the audit queue (app.drain_audit). A second SIGTERM stops at once. SIGINT (Ctrl-C) is left to uvicorn.
+shutdown, which writes the audit queue (app.drain_audit). A second SIGTERM stops at once. SIGINT (Ctrl-C) is
+left to uvicorn.
 """
 
 from __future__ import annotations

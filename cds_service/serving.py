@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from .config_check import build_app
 from .metrics import MULTIPROC_ENV
@@ -40,7 +43,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, graceful_timeo
         app.state.store.dispose()
         del app
         os.environ["VITDMG_MIGRATE_ON_START"] = "false"  # done above, once: the workers do not race for it
-        uvicorn.run(
+        run_workers(
             APP_FACTORY,
             factory=True,
             host=host,
@@ -51,6 +54,27 @@ def serve(settings: Settings, host: str, port: int, workers: int, graceful_timeo
             timeout_worker_healthcheck=WORKER_START_SECONDS,
         )
     return version
+
+
+def run_workers(app: str, **options: Any) -> None:
+    """`uvicorn.run(app, workers=N, ...)`, but the workers' connections get TCP_NODELAY.
+
+    uvicorn opens the shared socket as `socket(AF_INET)`, protocol 0; asyncio sets TCP_NODELAY on accepted
+    connections only when that protocol says IPPROTO_TCP. Without it a response written in two parts (headers,
+    body) waits for the client's delayed ACK: about 40 ms on every call with several workers, none with one
+    (issue 14; bench/README.md). The socket is re-opened on its descriptor, the protocol read from the kernel.
+    """
+    config = uvicorn.Config(app, **options)
+    sock = listening_socket(config)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def listening_socket(config: uvicorn.Config) -> socket.socket:
+    """Uvicorn's bound socket, re-opened so that it reports IPPROTO_TCP (see `run_workers`)."""
+    bound = config.bind_socket()
+    sock = socket.socket(fileno=bound.detach())  # family, type and protocol read from the descriptor
+    sock.set_inheritable(True)
+    return sock
 
 
 @contextmanager

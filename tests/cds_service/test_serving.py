@@ -3,8 +3,10 @@ SIGTERM makes /readyz answer 503 first and lets requests in flight finish."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from cds_service import serving
@@ -39,7 +42,7 @@ def test_the_parent_migrates_once_and_the_workers_do_not(tmp_path: Path, monkeyp
         seen["metrics"] = os.environ.get(MULTIPROC_ENV)
         seen["metrics_exists"] = Path(seen["metrics"]).is_dir()
 
-    monkeypatch.setattr("cds_service.serving.uvicorn.run", fake_run)
+    monkeypatch.setattr("cds_service.serving.run_workers", fake_run)
     monkeypatch.delenv(MULTIPROC_ENV, raising=False)
     monkeypatch.setenv("VITDMG_MIGRATE_ON_START", "true")
     settings = Settings(auth="disabled", data_dir=tmp_path / "data")
@@ -49,6 +52,33 @@ def test_the_parent_migrates_once_and_the_workers_do_not(tmp_path: Path, monkeyp
     assert seen["options"]["workers"] == 3 and seen["options"]["timeout_graceful_shutdown"] == 30
     assert seen["migrate"] == "false" and seen["metrics_exists"]
     assert not Path(seen["metrics"]).exists() and MULTIPROC_ENV not in os.environ  # removed after serving
+
+
+async def test_the_workers_connections_get_tcp_nodelay() -> None:
+    """Issue 14: uvicorn's multi-worker socket says protocol 0, so asyncio left Nagle on and every response waited
+    ~40 ms for the client's delayed ACK; the socket `run_workers` shares makes asyncio set TCP_NODELAY."""
+
+    async def nodelay(sock: socket.socket) -> int:
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                conn = transport.get_extra_info("socket")
+                accepted.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    plain = uvicorn.Config("x:y", host="127.0.0.1", port=_free_port()).bind_socket()
+    assert plain.proto == 0 and await nodelay(plain) == 0  # the cause, as uvicorn ships it
+    ours = serving.listening_socket(uvicorn.Config("x:y", host="127.0.0.1", port=_free_port()))
+    assert ours.proto == socket.IPPROTO_TCP and await nodelay(ours) == 1
 
 
 @pytest.mark.e2e
