@@ -289,23 +289,27 @@ def main() -> None:
             units = {k: v for k, v in units.items() if any(o in k for o in args.only)}
         rows: list[dict[str, Any]] = []
         try:
-            for workers in sorted({1, args.workers}):
+            # the cold scenarios on a server with the validated-resource cache off, so no rotation can profit from
+            # it; the session (one record, five calls) on a server with the cache as configured by default
+            plan = [(w, cold, "0" if cold else None) for w in sorted({1, args.workers}) for cold in (True, False)]
+            for workers, cold, cache_entries in plan:
+                chosen = {k: v for k, v in units.items() if (k != scenarios.SESSION) == cold}
+                if not chosen:
+                    continue
                 port = free_port()
-                server = start(
-                    "bench.server:build",
-                    port,
-                    workers,
-                    {
-                        "VITDMG_LOG_LEVEL": "WARNING",
-                        "VITDMG_AUTH": "disabled",
-                        "VITDMG_DATA_DIR": str(Path(tmp) / f"data-{workers}"),
-                        "VITDMG_FHIR_ALLOWED_SERVERS": json.dumps([f"http://127.0.0.1:{fhir_port}/fhir"]),
-                        "VITDMG_FHIR_HTTP_HOSTS": '["127.0.0.1"]',
-                    },
-                )
+                env = {
+                    "VITDMG_LOG_LEVEL": "WARNING",
+                    "VITDMG_AUTH": "disabled",
+                    "VITDMG_DATA_DIR": str(Path(tmp) / f"data-{workers}-{cold}"),
+                    "VITDMG_FHIR_ALLOWED_SERVERS": json.dumps([f"http://127.0.0.1:{fhir_port}/fhir"]),
+                    "VITDMG_FHIR_HTTP_HOSTS": '["127.0.0.1"]',
+                }
+                if cache_entries is not None:
+                    env["VITDMG_VALIDATION_CACHE_ENTRIES"] = cache_entries
+                server = start("bench.server:build", port, workers, env)
                 base = f"http://127.0.0.1:{port}"
                 try:
-                    for name, rotation in units.items():
+                    for name, rotation in chosen.items():
                         calls = [c for unit in rotation for c in unit]
                         kb = sum(len(json.dumps(c.body)) for c in calls) / len(calls) / 1024
                         for concurrency in args.concurrency:
@@ -332,6 +336,8 @@ def main() -> None:
                     stop(server)
         finally:
             stop(fhir)
+    order = list(units)
+    rows.sort(key=lambda r: (r["workers"], order.index(r["scenario"]), r["concurrency"]))
     table = Table(title=f"vitdmg-cds benchmark — {machine()}", title_justify="left")
     for column in (
         "scenario",

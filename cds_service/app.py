@@ -36,6 +36,7 @@ from .preview import add_preview
 from .services import build_services
 from .settings import DEV_PSEUDONYM_KEY, PROFILES, Settings
 from .store import FeedbackItem, open_store
+from .validated_cache import ValidatedCache
 
 logger = logging.getLogger("vitdmg_cds")
 # The body is read by hand (limits first, then the model), so its schema is declared for the OpenAPI document.
@@ -89,6 +90,7 @@ def create_app(
     knowledge = knowledge or load_knowledge(settings.rules_dir)
     engine = RuleEngine(knowledge, PROFILES)
     services = build_services(knowledge)
+    validated = ValidatedCache(settings.validation_cache_entries) if settings.validation_cache_entries else None
     drain = Drain(settings.drain_seconds)
 
     @asynccontextmanager
@@ -127,6 +129,7 @@ def create_app(
 
     app = FastAPI(title="vitdmg-cds", version=knowledge.version, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.knowledge, app.state.engine, app.state.store = settings, knowledge, engine, store
+    app.state.validated = validated
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -180,6 +183,7 @@ def create_app(
             locale=locale,
             access=request.app.state.access,
             now=now,
+            cache=validated,
         )
         audit_started = time.perf_counter()
         await anyio.to_thread.run_sync(

@@ -26,6 +26,7 @@ from .prefetch import FhirAccess, resolve_prefetch
 from .reports import EXTENSION_KEY
 from .services import ServiceDefinition, check_context
 from .settings import Settings
+from .validated_cache import ValidatedCache
 
 
 @dataclass
@@ -87,6 +88,7 @@ async def invoke(
     access: FhirAccess | None,
     profile: str | None = None,
     now: datetime | None = None,
+    cache: ValidatedCache | None = None,
 ) -> Outcome:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -103,7 +105,7 @@ async def invoke(
     context = keep_patient_data(prefetched, request.context)
     lap("prefetch")
     now = now or datetime.now(UTC)
-    record = parse_record(prefetched, context, knowledge, _selection(knowledge, settings, now))
+    record = parse_record(prefetched, context, knowledge, _selection(knowledge, settings, now, cache))
     lap("parse")
     selections = request.context.get("selections")
     ctx = EvaluationContext(
@@ -129,7 +131,9 @@ async def invoke(
     return Outcome(response, timings, [c.source.topic.code for c in cards if c.source.topic], signatures, profile)
 
 
-def _selection(knowledge: Knowledge, settings: Settings, now: datetime) -> Selection:
+def _selection(
+    knowledge: Knowledge, settings: Settings, now: datetime, cache: ValidatedCache | None = None
+) -> Selection:
     """The look-back cutoff per analyte, so parsing can skip what the facts step would never read."""
     cutoffs = {
         analyte: now
@@ -139,4 +143,4 @@ def _selection(knowledge: Knowledge, settings: Settings, now: datetime) -> Selec
         )
         for analyte in knowledge.labs.analytes
     }
-    return Selection(now=now, lab_cutoffs=cutoffs)
+    return Selection(now=now, lab_cutoffs=cutoffs, cache=cache)

@@ -31,6 +31,7 @@ from .knowledge import LOINC, Knowledge
 from .medication_classes import Coding, classify
 from .prefetch import Prefetched
 from .reports import Report
+from .validated_cache import ValidatedCache
 
 COUNTED_LAB_STATUS = {"final", "amended", "corrected"}
 ACTIVE_STATEMENT_STATUS = {"active", "intended", "on-hold"}
@@ -65,13 +66,15 @@ class Selection:
 
     now: datetime
     lab_cutoffs: dict[str, datetime]
+    cache: ValidatedCache | None = field(default=None, kw_only=True)
+    """Validated resources of earlier calls (an ordering session sends the same record again)."""
 
 
 def parse_record(
     prefetched: Prefetched, context: dict[str, Any], knowledge: Knowledge, selection: Selection | None = None
 ) -> ParsedRecord:
     record = ParsedRecord()
-    parser = _Parser(record)
+    parser = _Parser(record, selection.cache if selection else None)
     raw_medications: dict[str, dict[str, Any]] = {}
     for resources in prefetched.resources.values():
         for raw in resources:
@@ -218,8 +221,9 @@ def _wanted_medication(
 
 
 class _Parser:
-    def __init__(self, record: ParsedRecord) -> None:
+    def __init__(self, record: ParsedRecord, cache: ValidatedCache | None = None) -> None:
         self._record = record
+        self._cache = cache
 
     def one(self, model: type[Any], raw: dict[str, Any], where: str) -> Any:
         """The validated resource, or None (left out and reported)."""
@@ -228,6 +232,10 @@ class _Parser:
         return found[0] if found else None
 
     def add(self, into: list[Any], model: type[Any], raw: dict[str, Any], where: str) -> None:
+        key = self._cache.key(model, raw) if self._cache is not None else b""
+        if key and self._cache is not None and (known := self._cache.get(key)) is not None:
+            into.append(known)
+            return
         label = f"{raw.get('resourceType')}/{raw.get('id', '?')}"
         data = raw
         repaired: list[str] = []
@@ -246,6 +254,8 @@ class _Parser:
                     return
                 repaired += [json_path(loc) for loc in fixes]
                 continue
+            if key and not repaired and self._cache is not None:
+                self._cache.put(key, into[-1])
             if repaired:
                 self._record.reports.append(
                     Report(

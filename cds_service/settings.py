@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     """Longest wait of an audit row in the queue before its batch is written; a killed process loses this window."""
     audit_queue_cards: int = Field(10_000, ge=1)
     """Most audit rows queued in memory; a full queue makes requests wait for the writer (nothing is dropped)."""
+    validation_cache_entries: int = Field(1024, ge=0)
+    """Validated FHIR resources kept in memory for the next call with the same record (a session); 0 = off."""
 
     @classmethod
     def settings_customise_sources(
