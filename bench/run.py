@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -56,10 +57,15 @@ def start(factory: str, port: int, workers: int, env: dict[str, str]) -> subproc
     else:
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    process = subprocess.Popen(  # its own process group: stopping it stops its workers too
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # workers import the FHIR models and compile the rulesets: slow when busy
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{factory} exited: {process.stderr.read().decode() if process.stderr else ''}")
@@ -71,16 +77,16 @@ def start(factory: str, port: int, workers: int, env: dict[str, str]) -> subproc
                 return process
         except httpx.HTTPError:
             time.sleep(0.2)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)
     raise RuntimeError(f"{factory} did not start")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGINT)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # workers left behind, if any
     if process.stderr is not None:
         process.stderr.close()
 
