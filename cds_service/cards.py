@@ -179,12 +179,11 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
             values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
             if evidence.analyte == "vitd25":
                 values["vitd25_value"] = _vitd25_value(evidence, cutoffs, knowledge, loc)
-    partners = [
-        _ingredient_name(e, knowledge, loc)
-        for e in why
-        if e.kind == "med" and e.med_class in ("tetracycline", "levothyroxine", "oral-bisphosphonate")
-    ]
-    values["partner"] = ", ".join(dict.fromkeys(p for p in partners if p)) or "?"
+    # interactions named per drug (issue 18): the drug and the binding product, from the order and from active
+    # medication alike, in the card's language
+    values["partner"] = _names(why, PARTNER_CLASSES, knowledge, loc) or "?"
+    binders = {k for k, c in knowledge.medications.classes.items() if c.contains_magnesium} | {"calcium-supplement"}
+    values["binder"] = _names(why, binders, knowledge, loc) or "magnesium"
     for evidence in why:
         if evidence.kind == "order" and evidence.value is not None:
             unit = "µg" if evidence.unit == "ug" else evidence.unit
@@ -244,6 +243,31 @@ def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowled
     if not reported_in_profile_unit:
         text += f" = {shown(in_profile_unit, limits)} {cutoffs.unit}"
     return text
+
+
+PARTNER_CLASSES = {
+    "fluoroquinolone",
+    "tetracycline",
+    "levothyroxine",
+    "oral-bisphosphonate",
+    "integrase-inhibitor",
+    "bile-acid-sequestrant",
+    "orlistat",
+}
+
+
+def _names(why: list[Evidence], classes: set[str], knowledge: Knowledge, loc: str) -> str:
+    """The medication of these classes behind a card, by ingredient in the card's language, else the product."""
+    names = []
+    for e in why:
+        if e.kind not in ("med", "order") or e.med_class not in classes:
+            continue
+        ingredient = knowledge.medications.classes[e.med_class].ingredients.get(e.ingredient or "")
+        if ingredient is not None and e.ingredient:
+            names.append(ingredient.names[0] if loc == "nl" else e.ingredient.replace("-", " "))
+        elif e.name:
+            names.append(e.name)
+    return ", ".join(dict.fromkeys(names))
 
 
 def _dose_limit(order: Evidence, why: list[Evidence], profile: Profile, loc: str) -> str:

@@ -69,6 +69,7 @@ class Evidence:
     rule: str | None = None
     # dose of an order (h18): why it was not computed, or its single dose, course length, upper-bound flag
     dose_note: str | None = None
+    ingredient: str | None = None  # the class's ingredient matched (partner names per drug, issue 18)
     dose_reason: str | None = None
     single_dose: float | None = None
     course_days: float | None = None
@@ -452,6 +453,7 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
                 name=match.name,
                 med_class=match.med_class,
                 matched_on=match.matched_on,
+                ingredient=match.ingredient,
                 note=None if route != "unknown" or not med_class.oral_only else "route-unknown",
             )
             fact: Fact = {
@@ -459,6 +461,7 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
                 "class": match.med_class,
                 "draft": "yes" if is_draft else "no",
                 "route": route,
+                "ingredient": match.ingredient or "unspecified",
                 **({"contains": "magnesium"} if med_class.contains_magnesium else {}),
             }
             if course is not None:
@@ -613,10 +616,22 @@ def _order_fact(
     ref: str,
     product_names: list[str],
 ) -> None:
-    fact: Fact = {"kind": "order", "type": "medication", "class": match.med_class}
+    fact: Fact = {
+        "kind": "order",
+        "type": "medication",
+        "class": match.med_class,
+        "ingredient": match.ingredient or "unspecified",
+    }
     if med_class.contains_magnesium:
         fact["contains"] = "magnesium"
-    dose_evidence = Evidence("order", ref, name=match.name, med_class=match.med_class, matched_on=match.matched_on)
+    dose_evidence = Evidence(
+        "order",
+        ref,
+        name=match.name,
+        med_class=match.med_class,
+        matched_on=match.matched_on,
+        ingredient=match.ingredient,
+    )
     if match.med_class in DOSE_CHECKED_CLASSES:
         ingredient = med_class.ingredients.get(match.ingredient) if match.ingredient else None
         concepts = [resource.medicationCodeableConcept] if resource.medicationCodeableConcept is not None else []

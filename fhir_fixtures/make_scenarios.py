@@ -1058,6 +1058,7 @@ def build() -> None:
     build_h18_magnesium()
     build_profiles()
     build_h18_kidney()
+    build_h18_interactions()
 
 
 # --- issue 18 (h18): order hooks a prescriber can rely on -----------------------------------------------
@@ -1787,6 +1788,345 @@ def build_h18_kidney() -> None:
         drafts=[mag],
         shaped_on=PDDI,
         locale="en",
+    )
+
+
+def build_h18_interactions() -> None:
+    """Interactions named per drug, both directions; known-low Mg/K; digoxin; thiazide + calcium (issue 18)."""
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
+
+    def us_active(pid: str, text: str, coding: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        request = draft_med(pid, coding or [], text, None)
+        return {**request, "id": _id("mr", pid), "status": "active", "authoredOn": "2026-05-01"}
+
+    def k(pid: str, value: float) -> dict[str, Any]:
+        return obs(
+            pid, "2823-3", value, "mmol/L", low=3.5, high=5.0, display="Potassium [Moles/volume] in Serum or Plasma"
+        )
+
+    def ca(pid: str, value: float) -> dict[str, Any]:
+        return obs(
+            pid, "2000-8", value, "mmol/L", low=2.15, high=2.55, display="Calcium [Moles/volume] in Serum or Plasma"
+        )
+
+    # doxycycline ordered, magnesium in use (the probe: "Magnesium gescheiden innemen van ?")
+    p = "os-nl-h18-40"
+    doxy = draft_med(
+        p, [{"system": ATC, "code": "J01AA02", "display": "doxycycline"}], "Doxycycline 100 mg", (100, "mg", "mg")
+    )
+    scenario(
+        "os-nl-h18-doxy-ordered-mg-in-use",
+        "Doxycycline selected while magnesium oxide is in use: the card names doxycycline and magnesium oxide.",
+        "order-select",
+        [patient(p, "1970-01-20"), egfr(p, 90), *nl_use(p, "990040", "A12CC10", "MAGNESIUMOXIDE 250MG TABLET")],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        drafts=[doxy],
+        selections=[f"MedicationRequest/{doxy['id']}"],
+        shaped_on=NL,
+    )
+    # magnesium ordered, doxycycline in use
+    p = "sg-nl-h18-41"
+    mgo = draft_med(
+        p, [{"system": ATC, "code": "A12CC10", "display": "magnesiumoxide"}], "Magnesiumoxide 250 mg", (250, "mg", "mg")
+    )
+    scenario(
+        "sg-nl-h18-mg-ordered-doxy-in-use",
+        "Magnesium oxide ordered while doxycycline is in use: the same card, named from the other side.",
+        "order-sign",
+        [patient(p, "1970-01-20"), egfr(p, 90), *nl_use(p, "990041", "J01AA02", "DOXYCYCLINE 100MG TABLET")],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        drafts=[mgo],
+        shaped_on=NL,
+    )
+    # moxifloxacin ordered, magnesium hydroxide in use: moxifloxacin's own spacing (4 h / 8 h)
+    p = "os-us-h18-42"
+    moxi = draft_med(
+        p,
+        [{"system": RXNORM, "code": "139462", "display": "moxifloxacin"}],
+        "moxifloxacin 400 MG oral tablet",
+        (400, "mg", "mg"),
+    )
+    scenario(
+        "os-us-h18-moxi-ordered-mg-in-use",
+        "Moxifloxacin selected with magnesium hydroxide in use: 4 hours before or 8 hours after "
+        "(not ciprofloxacin's 2/6).",
+        "order-select",
+        [patient(p, "1966-03-03", nl=False), us_active(p, "magnesium hydroxide 400 MG per 5 ML oral suspension")],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[moxi],
+        selections=[f"MedicationRequest/{moxi['id']}"],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    # moxifloxacin with calcium only: its label reports no effect of calcium -> quiet
+    p = "os-us-h18-43"
+    moxi = draft_med(
+        p,
+        [{"system": RXNORM, "code": "139462", "display": "moxifloxacin"}],
+        "moxifloxacin 400 MG oral tablet",
+        (400, "mg", "mg"),
+    )
+    scenario(
+        "os-us-h18-moxi-with-calcium-quiet",
+        "Moxifloxacin selected with calcium carbonate in use: the moxifloxacin label reports no effect of "
+        "calcium, no card.",
+        "order-select",
+        [patient(p, "1966-03-03", nl=False), us_active(p, "calcium carbonate 500 MG chewable tablet")],
+        {},
+        ["mg-chelation-spacing"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[moxi],
+        selections=[f"MedicationRequest/{moxi['id']}"],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    # calcium + vitamin D ordered, levothyroxine in use: calcium as the binding partner
+    p = "sg-us-h18-44"
+    cad = draft_med(p, [], "calcium carbonate 1250 MG / cholecalciferol 400 UNT chewable tablet", None)
+    scenario(
+        "sg-us-h18-calcium-d-ordered-levothyroxine-in-use",
+        "Calcium carbonate + vitamin D ordered with levothyroxine in use: levothyroxine at least 4 hours "
+        "apart from the calcium.",
+        "order-sign",
+        [
+            patient(p, "1949-04-04", nl=False),
+            ca(p, 2.3),
+            us_active(
+                p,
+                "levothyroxine sodium 0.1 MG oral tablet",
+                [{"system": RXNORM, "code": "10582", "display": "levothyroxine"}],
+            ),
+        ],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[cad],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    # dolutegravir ordered, magnesium antacid in use
+    p = "os-nl-h18-45"
+    dtg = draft_med(
+        p, [{"system": ATC, "code": "J05AJ03", "display": "dolutegravir"}], "Dolutegravir 50 mg", (50, "mg", "mg")
+    )
+    scenario(
+        "os-nl-h18-dolutegravir-ordered-antacid-in-use",
+        "Dolutegravir selected with magaldrate in use: 2 hours before or 6 hours after (dolutegravir label).",
+        "order-select",
+        [patient(p, "1985-05-05"), *nl_use(p, "990045", "A02AD02", "MAGALDRAAT 800MG KAUWTABLET")],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        drafts=[dtg],
+        selections=[f"MedicationRequest/{dtg['id']}"],
+        shaped_on=NL,
+    )
+    # alendronate ordered, magnesium in use
+    p = "sg-nl-h18-46"
+    aln = draft_med(
+        p,
+        [{"system": ATC, "code": "M05BA04", "display": "alendroninezuur"}],
+        "Alendroninezuur 70 mg",
+        (70, "mg", "mg"),
+        1,
+        1,
+        "wk",
+    )
+    scenario(
+        "sg-nl-h18-alendronate-ordered-mg-in-use",
+        "Alendronate ordered with magnesium in use: on an empty stomach, magnesium at another time of day.",
+        "order-sign",
+        [patient(p, "1952-06-06"), egfr(p, 70), *nl_use(p, "990046", "A12CC04", "MAGNESIUMCITRAAT 400MG TABLET")],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        drafts=[aln],
+        shaped_on=NL,
+    )
+    # colestyramine ordered, vitamin D in use: its own advice, not orlistat's
+    p = "sg-nl-h18-47"
+    cho = draft_med(
+        p, [{"system": ATC, "code": "C10AC01", "display": "colestyramine"}], "Colestyramine 4 g", (4, "g", "g")
+    )
+    scenario(
+        "sg-nl-h18-colestyramine-ordered-vitd-in-use",
+        "Colestyramine ordered with colecalciferol in use: the sequestrant's own advice (not orlistat's 2 hours).",
+        "order-sign",
+        [patient(p, "1958-07-07"), *nl_use(p, "990047", "A11CC05", "COLECALCIFEROL TABLET 25UG")],
+        {"vitd-absorption-interaction": "info"},
+        [],
+        pid=p,
+        drafts=[cho],
+        shaped_on=NL,
+    )
+    # furosemide ordered with magnesium already low
+    p = "sg-nl-h18-48"
+    furo = draft_med(
+        p, [{"system": ATC, "code": "C03CA01", "display": "furosemide"}], "Furosemide 40 mg", (40, "mg", "mg")
+    )
+    scenario(
+        "sg-nl-h18-furosemide-ordered-mg-low",
+        "Furosemide ordered while magnesium is 0.58 mmol/l (below the lab's range): warning with the value "
+        "(before: the order rule fired only when magnesium was unmeasured).",
+        "order-sign",
+        [patient(p, "1940-08-08"), mg(p, 0.58), egfr(p, 55)],
+        {"mg-loss-diuretic": "warning"},
+        [],
+        pid=p,
+        drafts=[furo],
+        shaped_on=NL,
+    )
+    # PPI ordered with magnesium already low (US)
+    p = "sg-us-h18-49"
+    ppi = draft_med(
+        p,
+        [{"system": RXNORM, "code": "7646", "display": "omeprazole"}],
+        "omeprazole 20 MG delayed release capsule",
+        (20, "mg", "mg"),
+    )
+    scenario(
+        "sg-us-h18-ppi-ordered-mg-low",
+        "Omeprazole ordered while magnesium is 1.4 mg/dL (below range): warning.",
+        "order-sign",
+        [patient(p, "1950-09-09", nl=False), obs(p, "19123-9", 1.4, "mg/dL", low=1.6, high=2.6)],
+        {"mg-loss-ppi": "warning"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[ppi],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    # digoxin ordered with low potassium (US) and with low magnesium (NL); normal values stay quiet
+    p = "sg-us-h18-50"
+    dig = draft_med(
+        p,
+        [{"system": ATC, "code": "C01AA05", "display": "digoxin"}],
+        "digoxin 0.125 MG oral tablet",
+        (0.125, "mg", "mg"),
+    )
+    scenario(
+        "sg-us-h18-digoxin-ordered-k-low",
+        "Digoxin ordered with potassium 3.1 mmol/L: warning citing the digoxin label.",
+        "order-sign",
+        [patient(p, "1938-10-10", nl=False), k(p, 3.1), obs(p, "19123-9", 2.0, "mg/dL", low=1.6, high=2.6)],
+        {"digoxin-electrolytes": "warning"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[dig],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-nl-h18-51"
+    dig = draft_med(
+        p, [{"system": ATC, "code": "C01AA05", "display": "digoxine"}], "Digoxine 0,125 mg", (0.125, "mg", "mg")
+    )
+    scenario(
+        "sg-nl-h18-digoxin-ordered-mg-low",
+        "Digoxine ordered with magnesium 0.62 mmol/l: warning.",
+        "order-sign",
+        [patient(p, "1938-10-10"), mg(p, 0.62), k(p, 4.2)],
+        {"digoxin-electrolytes": "warning"},
+        [],
+        pid=p,
+        drafts=[dig],
+        shaped_on=NL,
+    )
+    p = "sg-nl-h18-52"
+    dig = draft_med(
+        p, [{"system": ATC, "code": "C01AA05", "display": "digoxine"}], "Digoxine 0,125 mg", (0.125, "mg", "mg")
+    )
+    scenario(
+        "sg-nl-h18-digoxin-ordered-normal-quiet",
+        "Digoxine ordered with normal magnesium and potassium: no electrolyte card.",
+        "order-sign",
+        [patient(p, "1938-10-10"), mg(p, 0.85), k(p, 4.2)],
+        {},
+        ["digoxin-electrolytes"],
+        pid=p,
+        drafts=[dig],
+        shaped_on=NL,
+    )
+    p = "pv-nl-h18-53"
+    scenario(
+        "pv-nl-h18-digoxin-active-mg-low",
+        "Digoxine in use with magnesium 0.61 mmol/l at patient view: warning.",
+        "patient-view",
+        [patient(p, "1938-10-10"), mg(p, 0.61), k(p, 4.4), *nl_use(p, "990053", "C01AA05", "DIGOXINE 0,125MG TABLET")],
+        {"digoxin-electrolytes": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    # thiazide ordered with calcium + vitamin D in use: calcium above range -> warning; unmeasured -> info
+    p = "sg-nl-h18-54"
+    hctz = draft_med(
+        p,
+        [{"system": ATC, "code": "C03AA03", "display": "hydrochloorthiazide"}],
+        "Hydrochloorthiazide 12,5 mg",
+        (12.5, "mg", "mg"),
+    )
+    cad = nl_use(p, "990054", "A12AX", "CALCI-CHEW D3 KAUWTABLET 500MG/400IE")
+    scenario(
+        "sg-nl-h18-thiazide-ordered-calcium-d-ca-high",
+        "Hydrochlorothiazide ordered with calcium + vitamin D in use and calcium 2.62 mmol/l (above range): "
+        "hypercalcaemia warning.",
+        "order-sign",
+        [patient(p, "1945-11-11"), ca(p, 2.62), *cad],
+        {"thiazide-hypercalcaemia": "warning"},
+        [],
+        pid=p,
+        drafts=[hctz],
+        shaped_on=NL,
+    )
+    p = "sg-us-h18-55"
+    hctz = draft_med(
+        p,
+        [{"system": RXNORM, "code": "5487", "display": "hydrochlorothiazide"}],
+        "hydrochlorothiazide 25 MG oral tablet",
+        (25, "mg", "mg"),
+    )
+    scenario(
+        "sg-us-h18-thiazide-ordered-calcitriol-ca-unmeasured",
+        "Hydrochlorothiazide ordered with calcitriol in use and no calcium result: info with a calcium order.",
+        "order-sign",
+        [patient(p, "1947-12-12", nl=False), us_active(p, "calcitriol 0.25 MCG oral capsule")],
+        {"thiazide-hypercalcaemia": "info"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[hctz],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-nl-h18-56"
+    hctz = draft_med(
+        p,
+        [{"system": ATC, "code": "C03AA03", "display": "hydrochloorthiazide"}],
+        "Hydrochloorthiazide 12,5 mg",
+        (12.5, "mg", "mg"),
+    )
+    scenario(
+        "sg-nl-h18-thiazide-ordered-calcium-normal-quiet",
+        "Hydrochlorothiazide ordered with calcium + vitamin D in use and calcium 2.35 mmol/l: no hypercalcaemia card.",
+        "order-sign",
+        [patient(p, "1945-11-11"), ca(p, 2.35), *nl_use(p, "990056", "A12AX", "CALCI-CHEW D3 KAUWTABLET 500MG/400IE")],
+        {},
+        ["thiazide-hypercalcaemia"],
+        pid=p,
+        drafts=[hctz],
+        shaped_on=NL,
     )
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cds_service.cards import RenderContext, render_cards
 from cds_service.engine import Derived
+from cds_service.evaluation import Evaluator
 from cds_service.facts import Evidence, FactSet
 from cds_service.knowledge import Knowledge
+from cds_service.settings import Settings
+
+from ..fhir_server import FIXTURES
 
 
 def _facts_with_one_draft_seen_twice() -> FactSet:
@@ -52,3 +58,53 @@ def test_override_reasons_are_per_card(knowledge: Knowledge) -> None:
     assert ul[0] == "loading-dose-proven-deficiency" and "nephrologist-agrees" not in ul
     assert renal[0] == "nephrologist-agrees" and "loading-dose-proven-deficiency" not in renal
     assert "already-addressed" in ul and "already-addressed" in renal
+
+
+# --- interactions named per drug, from the order and from active medication (issue 18) --------------------
+
+SCENARIOS = FIXTURES / "scenarios"
+
+
+@pytest.fixture(scope="module")
+def evaluator(knowledge: Knowledge) -> Evaluator:
+    return Evaluator(Settings(auth="disabled"), knowledge)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "summary"),
+    [
+        # the probe: "Magnesium gescheiden innemen van ?" - the partner was read from active medication only
+        ("os-nl-h18-doxy-ordered-mg-in-use", "doxycycline en magnesiumoxide: niet tegelijk innemen"),
+        ("sg-nl-h18-mg-ordered-doxy-in-use", "doxycycline en magnesiumoxide: niet tegelijk innemen"),
+        ("os-nl-cipro-selected-mg-draft", "ciprofloxacine: minstens 2 uur vóór of 6 uur na magnesiumoxide innemen"),
+        # moxifloxacin got ciprofloxacin's spacing
+        (
+            "os-us-h18-moxi-ordered-mg-in-use",
+            "moxifloxacin: take at least 4 hours before or 8 hours after magnesium hydroxide",
+        ),
+        (
+            "sg-us-h18-calcium-d-ordered-levothyroxine-in-use",
+            "levothyroxine: take at least 4 hours apart from calcium carbonate",
+        ),
+        (
+            "os-nl-h18-dolutegravir-ordered-antacid-in-use",
+            "dolutegravir: 2 uur vóór of 6 uur na MAGALDRAAT 800MG KAUWTABLET innemen",
+        ),
+        (
+            "sg-nl-h18-alendronate-ordered-mg-in-use",
+            "alendroninezuur nuchter innemen, magnesiumcitraat op een ander moment",
+        ),
+        ("sg-nl-h18-colestyramine-ordered-vitd-in-use", "colestyramine kan de opname van vitamine D verminderen"),
+    ],
+)
+async def test_interaction_cards_name_both_drugs(evaluator: Evaluator, scenario: str, summary: str) -> None:
+    evaluation = await evaluator.evaluate(SCENARIOS / scenario / "request.json")
+    summaries = [c["summary"] for c in evaluation.cards]
+    assert summary in summaries
+    assert not any("?" in s for s in summaries)
+
+
+async def test_sequestrant_does_not_get_orlistats_interval(evaluator: Evaluator) -> None:
+    evaluation = await evaluator.evaluate(SCENARIOS / "sg-nl-h18-colestyramine-ordered-vitd-in-use" / "request.json")
+    (card,) = [c for c in evaluation.cards if c["source"]["topic"]["code"] == "vitd-absorption-interaction"]
+    assert "orlistat" not in card["detail"].split("**")[0] and "2 uur" not in card["detail"]

@@ -161,6 +161,9 @@ MEDICATION_CASES = [
     ("mg-laxative-atc", {"mg-laxative"}, "atc"),  # issue 18: magnesium oxide coded as a laxative
     ("mg-antacid-atc", {"mg-antacid"}, "atc"),  # issue 18: magaldrate
     ("mg-name-unlisted-atc", {"mg-supplement"}, "text"),  # issue 18: the name counts beside an unlisted ATC
+    ("integrase-atc", {"integrase-inhibitor"}, "atc"),  # issue 18: dolutegravir
+    ("calcium-d-atc", {"calcium-supplement", "vitd-native"}, "atc"),  # issue 18: calcium as a binding partner
+    ("digoxin-text", {"digoxin"}, "text"),  # issue 18
     ("eiaed-rxnorm", {"enzyme-inducing-antiepileptic"}, "rxnorm"),
     ("orlistat-atc", {"orlistat"}, "atc"),
     ("levothyroxine-rxnorm", {"levothyroxine"}, "rxnorm"),

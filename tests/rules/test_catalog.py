@@ -35,8 +35,9 @@ def _mg(med_class: str) -> Fact:
     return {"contains": "magnesium"} if med_class in MG_CLASSES else {}
 
 
-def med(med_class: str, draft: str = "no") -> Fact:
-    return {"kind": "med", "class": med_class, "draft": draft, "route": "oral", **_mg(med_class)}
+def med(med_class: str, draft: str = "no", ingredient: str = "unspecified") -> Fact:
+    fact = {"kind": "med", "class": med_class, "draft": draft, "route": "oral", "ingredient": ingredient}
+    return {**fact, **_mg(med_class)}
 
 
 def cond(group: str) -> Fact:
@@ -53,7 +54,13 @@ def patient(age: float) -> Fact:
 
 def order(med_class: str, dose: float | None = None) -> list[Fact]:
     """A draft medication order is both an order under review and (draft) medication context."""
-    fact: Fact = {"kind": "order", "type": "medication", "class": med_class, **_mg(med_class)}
+    fact: Fact = {
+        "kind": "order",
+        "type": "medication",
+        "class": med_class,
+        "ingredient": "unspecified",
+        **_mg(med_class),
+    }
     if dose is not None:
         fact["daily_dose"] = float(dose)
     return [fact, med(med_class, draft="yes")]
@@ -61,7 +68,14 @@ def order(med_class: str, dose: float | None = None) -> list[Fact]:
 
 def dosed(med_class: str, **fields: Any) -> list[Fact]:
     """A draft order with the dose fields of cds_service.facts (issue 18: dose, daily_dose, single_dose)."""
-    order_fact = {"kind": "order", "type": "medication", "class": med_class, **_mg(med_class), **fields}
+    order_fact = {
+        "kind": "order",
+        "type": "medication",
+        "class": med_class,
+        "ingredient": "unspecified",
+        **_mg(med_class),
+        **fields,
+    }
     return [order_fact, med(med_class, draft="yes")]
 
 
@@ -454,7 +468,91 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         None,
     ),
     ("order-ppi-no-mg", ORD, "nl-be", flat(order("ppi"), missing("mg")), "mg-loss-ppi", "info"),
-    ("order-ppi-mg-known", ORD, "nl-be", flat(order("ppi"), lab("mg", 0.6, "low")), "mg-loss-ppi", None),
+    # issue 18: magnesium already known low when a PPI is ordered is a warning with the value (was: no card)
+    ("order-ppi-mg-known", ORD, "nl-be", flat(order("ppi"), lab("mg", 0.6, "low")), "mg-loss-ppi", "warning"),
+    ("order-ppi-mg-normal", ORD, "nl-be", flat(order("ppi"), lab("mg", 0.8, "normal")), "mg-loss-ppi", None),
+    (
+        "order-loop-mg-low",
+        ORD,
+        "nl-be",
+        flat(order("loop-diuretic"), lab("mg", 0.6, "low")),
+        "mg-loss-diuretic",
+        "warning",
+    ),
+    (
+        "order-digoxin-mg-low",
+        ORD,
+        "nl-be",
+        flat(order("digoxin"), lab("mg", 0.6, "low")),
+        "digoxin-electrolytes",
+        "warning",
+    ),
+    (
+        "order-digoxin-k-low",
+        ORD,
+        "nl-be",
+        flat(order("digoxin"), lab("k", 3.1, "low")),
+        "digoxin-electrolytes",
+        "warning",
+    ),
+    (
+        "order-digoxin-normal",
+        ORD,
+        "nl-be",
+        flat(order("digoxin"), lab("mg", 0.8, "normal"), lab("k", 4.2, "normal")),
+        "digoxin-electrolytes",
+        None,
+    ),
+    (
+        "order-furosemide-digoxin-active-k-low",
+        ORD,
+        "nl-be",
+        flat(order("loop-diuretic"), med("digoxin"), lab("k", 3.0, "low")),
+        "digoxin-electrolytes",
+        "warning",
+    ),
+    ("pv-digoxin-mg-low", PV, "nl-be", flat(med("digoxin"), lab("mg", 0.6, "low")), "digoxin-electrolytes", "warning"),
+    ("pv-digoxin-normal", PV, "nl-be", flat(med("digoxin"), lab("mg", 0.8, "normal")), "digoxin-electrolytes", None),
+    (
+        "order-thiazide-ca-d-ca-high",
+        ORD,
+        "nl-be",
+        flat(order("thiazide-diuretic"), med("calcium-supplement"), lab("ca", 2.7, "high")),
+        "thiazide-hypercalcaemia",
+        "warning",
+    ),
+    (
+        "order-ca-d-thiazide-active-unmeasured",
+        ORD,
+        "nl-be",
+        flat(order("calcium-supplement"), med("thiazide-diuretic"), missing("ca")),
+        "thiazide-hypercalcaemia",
+        "info",
+    ),
+    (
+        "order-active-d-thiazide-active-high",
+        ORD,
+        "nl-be",
+        flat(order("vitd-active"), med("thiazide-diuretic"), lab("ca", 2.7, "high")),
+        "thiazide-hypercalcaemia",
+        "warning",
+    ),
+    (
+        "order-thiazide-ca-normal",
+        ORD,
+        "nl-be",
+        flat(order("thiazide-diuretic"), med("calcium-supplement"), lab("ca", 2.3, "normal")),
+        "thiazide-hypercalcaemia",
+        None,
+    ),
+    (
+        "order-thiazide-native-d-only",
+        ORD,
+        "nl-be",
+        flat(order("thiazide-diuretic"), med("vitd-native"), lab("ca", 2.7, "high")),
+        "thiazide-hypercalcaemia",
+        None,
+    ),
     ("order-loop-no-mg", ORD, "nl-be", flat(order("loop-diuretic"), missing("mg")), "mg-loss-diuretic", "info"),
     ("order-thiazide-no-mg", ORD, "nl-be", flat(order("thiazide-diuretic"), missing("mg")), "mg-loss-diuretic", "info"),
     # order hooks never repeat the patient review
@@ -581,3 +679,58 @@ def test_every_catalog_code_is_exercised(knowledge: Knowledge) -> None:
     quiet = {c[4] for c in CASES if c[5] is None}
     assert fired == set(knowledge.cards)
     assert quiet == set(knowledge.cards)
+
+
+# Issue 18: interactions named per drug, in both directions, with each label's spacing (the card variant).
+INTERACTIONS = [
+    # drug class, ingredient, binder class, expected variant (None = no card)
+    ("fluoroquinolone", "ciprofloxacin", "mg-supplement", "ciprofloxacin"),
+    ("fluoroquinolone", "ciprofloxacin", "calcium-supplement", "ciprofloxacin"),
+    ("fluoroquinolone", "levofloxacin", "mg-antacid", "levofloxacin"),
+    ("fluoroquinolone", "levofloxacin", "calcium-supplement", None),  # calcium not named on the label
+    ("fluoroquinolone", "moxifloxacin", "mg-laxative", "moxifloxacin"),
+    ("fluoroquinolone", "moxifloxacin", "calcium-supplement", None),  # label: calcium had no significant effect
+    ("fluoroquinolone", "ofloxacin", "mg-supplement", "quinolone-other"),
+    ("tetracycline", "doxycycline", "mg-supplement", "tetracycline"),
+    ("tetracycline", "doxycycline", "calcium-supplement", "tetracycline"),
+    ("levothyroxine", "levothyroxine", "calcium-supplement", "levothyroxine"),
+    ("oral-bisphosphonate", "alendronic-acid", "mg-antacid", "bisphosphonate"),
+    ("integrase-inhibitor", "dolutegravir", "mg-antacid", "integrase"),
+    ("integrase-inhibitor", "dolutegravir", "calcium-supplement", "integrase"),
+    ("ppi", "omeprazole", "mg-supplement", None),
+]
+
+
+def _variants(engine: RuleEngine, facts: list[Fact], code: str) -> set[str]:
+    return {
+        str(d.fields["variant"])
+        for d in engine.evaluate(ORD, "nl-be", facts)
+        if d.kind == "card" and d.fields["code"] == code
+    }
+
+
+@pytest.mark.parametrize(("drug_class", "ingredient", "binder", "variant"), INTERACTIONS)
+@pytest.mark.parametrize("direction", ["drug-ordered", "binder-ordered"])
+def test_interaction_named_per_drug_both_directions(
+    engine: RuleEngine, drug_class: str, ingredient: str, binder: str, variant: str | None, direction: str
+) -> None:
+    drug = {"kind": "order", "type": "medication", "class": drug_class, "ingredient": ingredient}
+    binder_order = {"kind": "order", "type": "medication", "class": binder, "ingredient": "unspecified", **_mg(binder)}
+    if direction == "drug-ordered":
+        facts = flat(drug, med(drug_class, "yes", ingredient), med(binder))
+    else:
+        facts = flat(binder_order, med(binder, "yes"), med(drug_class, "no", ingredient))
+    assert _variants(engine, facts, "mg-chelation-spacing") == ({variant} if variant else set())
+
+
+@pytest.mark.parametrize(("reducer", "variant"), [("orlistat", "orlistat"), ("bile-acid-sequestrant", "sequestrant")])
+@pytest.mark.parametrize("direction", ["vitd-ordered", "reducer-ordered"])
+def test_orlistat_and_sequestrants_each_their_own_advice(
+    engine: RuleEngine, reducer: str, variant: str, direction: str
+) -> None:
+    """Issue 18: colestyramine and colesevelam got orlistat's advice."""
+    if direction == "vitd-ordered":
+        facts = flat(order("vitd-native"), med(reducer))
+    else:
+        facts = flat(order(reducer), med("vitd-native"))
+    assert _variants(engine, facts, "vitd-absorption-interaction") == {variant}
