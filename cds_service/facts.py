@@ -721,9 +721,13 @@ def _ingredient_matcher(med_class: str, knowledge: Knowledge) -> Any:
     def match(concept: Any) -> list[str]:
         if concept is None:
             return []
-        return [
-            m.ingredient or m.med_class for m in classify_medication([concept], knowledge) if m.med_class == med_class
-        ]
+        matches = classify_medication([concept], knowledge)
+        mine = [m for m in matches if m.med_class == med_class]
+        if any(m.med_class != med_class for m in matches) and not any(m.ingredient for m in mine):
+            # A combination coded as one ingredient (Calci-Chew D3 as A12AX): its strength may be the other
+            # component's (500 mg calcium), so it is never read as this class's ingredient.
+            return []
+        return [m.ingredient or m.med_class for m in mine]
 
     return match
 
