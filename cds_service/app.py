@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import metrics
-from ._headers import SECURITY_HEADERS, SecurityHeaders
+from ._errors import CatchInternalErrors
+from ._headers import SecurityHeaders
 from .audit import SUPPRESSED_KEY, suppress_and_record
 from .audit_writer import AuditWriter
 from .auth import AuthError, JwksStore, JwtVerifier, TrustedIssuer, load_trusted_issuers
@@ -98,6 +99,7 @@ def create_app(
         own_client = http_client is None
         client = http_client or fhir_http_client(settings)
         app.state.access = fhir_access(client, settings)
+        app.state.limiter = anyio.CapacityLimiter(settings.worker_threads)
         app.state.verifier = (
             JwtVerifier(
                 issuers,
@@ -140,6 +142,7 @@ def create_app(
     app.add_middleware(metrics.RequestMetrics, hooks={sid: s.hook for sid, s in services.items()})
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     app.add_route("/metrics", metrics.metrics_endpoint(token), include_in_schema=False)
+    app.add_middleware(CatchInternalErrors)  # a 500 logged as type and place only, never re-raised to uvicorn
     app.add_middleware(SecurityHeaders)  # added last: the outermost, so CORS answers carry the headers too
     _add_error_handlers(app)
 
@@ -152,7 +155,8 @@ def create_app(
         if scheme.lower() != "bearer" or not token.strip():
             metrics.observe_auth_failure("no bearer token")
             raise ServiceError(401, [Issue("login", "a bearer token (the EHR's JWT) is required")])
-        audience = (settings.public_base_url or f"{request.url.scheme}://{request.url.netloc}") + request.url.path
+        # the configured base only: Host and X-Forwarded-* are the caller's to choose (startup requires the base)
+        audience = str(settings.public_base_url).rstrip("/") + request.url.path
         try:
             await verifier.verify(token.strip(), audience)
         except AuthError as error:
@@ -184,6 +188,7 @@ def create_app(
             access=request.app.state.access,
             now=now,
             cache=validated,
+            limiter=request.app.state.limiter,
         )
         audit_started = time.perf_counter()
         await anyio.to_thread.run_sync(
@@ -225,6 +230,16 @@ def create_app(
                 Issue("invalid", f"{json_path(e['loc'])}: {e['msg']}", json_path(e["loc"])) for e in error.errors()
             ]
             raise ServiceError(400, issues) from None
+        if len(parsed.feedback) > settings.max_feedback_entries:
+            limit = settings.max_feedback_entries
+            message = f"{len(parsed.feedback)} entries; at most {limit} (VITDMG_MAX_FEEDBACK_ENTRIES)"
+            raise ServiceError(413, [Issue("too-costly", message, "feedback")])
+        received = datetime.now(UTC)
+        latest = received + timedelta(seconds=settings.jwt_leeway_seconds)
+        future = [i for i, e in enumerate(parsed.feedback) if e.outcomeTimestamp > latest]
+        if future:  # an override "in the future" would keep a card quiet for longer than any setting allows
+            where = [f"feedback[{i}].outcomeTimestamp" for i in future]
+            raise ServiceError(400, [Issue("invalid", "outcomeTimestamp is in the future", w) for w in where])
         cards = [entry.card for entry in parsed.feedback]
         known = await anyio.to_thread.run_sync(store.issued_by, service_id, cards)
         if len(known) < len(set(cards)):
@@ -249,7 +264,7 @@ def create_app(
             FeedbackItem(e.card, e.outcome, e.reason_code(), len(e.acceptedSuggestions or []), e.outcomeTimestamp)
             for e in parsed.feedback
         ]
-        stored, duplicates = await anyio.to_thread.run_sync(store.add_feedback, items, datetime.now(UTC))
+        stored, duplicates = await anyio.to_thread.run_sync(store.add_feedback, items, received)
         outcomes = sorted({e.outcome for e in parsed.feedback})
         log_event("feedback", service=service_id, stored=stored, duplicates=duplicates, outcomes=outcomes)
         metrics.observe_feedback(service_id, [e.outcome for e in parsed.feedback], stored, duplicates)
@@ -260,9 +275,10 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz")
-    async def readyz() -> dict[str, Any]:
+    async def readyz() -> JSONResponse:
         if drain.draining:  # SIGTERM: load balancers take this process out while it finishes its requests
             raise ServiceError(503, [Issue("transient", "draining: this process is stopping")])
+        reachable = await anyio.to_thread.run_sync(store.ping)
         ready: dict[str, Any] = {
             "status": "ready",
             "knowledge": knowledge.version,
@@ -270,12 +286,14 @@ def create_app(
             "rulesets": "compiled",
             "engine_live_sessions": engine.live_sessions,
             "auth": settings.auth,
-            "store": "reachable" if await anyio.to_thread.run_sync(store.ping) else "unreachable",
+            "store": "reachable" if reachable else "unreachable",
         }
+        if not reachable:  # every call would fail on the audit step: take this instance out of rotation
+            ready["status"] = "not ready"
         if settings.auth == "disabled":
             ready["warning"] = "authentication is disabled (VITDMG_AUTH=disabled)"
             logger.warning("readyz: authentication is disabled", extra={"event": {"auth": "disabled"}})
-        return ready
+        return JSONResponse(ready, status_code=200 if reachable else 503)
 
     add_preview(app, settings, knowledge, engine)
     return app
@@ -297,6 +315,10 @@ def _trusted_issuers(settings: Settings) -> dict[str, TrustedIssuer]:
         raise ValueError(
             "VITDMG_AUTH=required needs VITDMG_TRUSTED_ISSUERS_FILE (the EHRs to trust); "
             "for a local demo set VITDMG_AUTH=disabled"
+        )
+    if not settings.public_base_url:
+        raise ValueError(
+            "VITDMG_AUTH=required needs VITDMG_PUBLIC_BASE_URL (the URL EHRs call; a JWT's aud is checked against it)"
         )
     return load_trusted_issuers(settings.trusted_issuers_file)
 
@@ -339,11 +361,3 @@ def _add_error_handlers(app: FastAPI) -> None:
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
         )
-
-    @app.exception_handler(Exception)
-    async def internal_error(_request: Request, error: Exception) -> JSONResponse:
-        logger.error("internal error", extra={"event": {"error": type(error).__name__}}, exc_info=error)
-        # Starlette answers a 500 outside every middleware: the security headers are set here
-        headers = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
-        body = operation_outcome([Issue("exception", "internal error in the CDS service")])
-        return JSONResponse(body, status_code=500, headers=headers)

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ACCEPTED_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+KEY_TYPE = {"ES": "EC", "RS": "RSA", "PS": "RSA"}  # the JWK `kty` each algorithm family verifies with
 DEFAULT_ALGORITHMS = ("ES384", "RS384")  # the spec's recommendation (L10)
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 
@@ -171,10 +172,13 @@ class JwtVerifier:
         jku = header.get("jku")
         if jku is not None and jku not in issuer.jku:
             raise AuthError("jku is not on this issuer's allow-list")
-        source = jku or issuer.jwks_url or str(issuer.jwks_file)
+        # A pinned key file wins over the jku (the sandbox always sends one): no network needed, nothing to fetch.
+        source = str(issuer.jwks_file) if issuer.jwks_file is not None else (jku or issuer.jwks_url or "")
         key = await self._keys.key(source, kid)
         if key is None:
             raise AuthError("unknown key id")
+        if key.key_type != KEY_TYPE[algorithm[:2]]:
+            raise AuthError(f"the key of this kid is not a key for {algorithm}")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -195,7 +199,7 @@ class JwtVerifier:
             raise AuthError(f"token lacks the {error.claim} claim") from error
         except jwt.InvalidSignatureError as error:
             raise AuthError("bad signature") from error
-        except jwt.PyJWTError as error:
+        except (jwt.PyJWTError, ValueError, TypeError) as error:
             raise AuthError("token rejected") from error
         if float(claims["exp"]) - float(claims["iat"]) > self._max_lifetime:
             raise AuthError("token lifetime is longer than allowed")

@@ -6,6 +6,7 @@ One card per catalog code: the most urgent intent wins, the reasons of all inten
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,9 @@ from .knowledge import (
     normalise_unit,
 )
 from .models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
+
+SUMMARY_MAX = 139  # CDS Hooks: a summary under 140 characters
+logger = logging.getLogger("vitdmg_cds")
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ def _render(
     variant = definition.variants[str(intent.fields["variant"])]
     values = _template_values(why, facts, knowledge, ctx)
     summary = variant.summary[loc].format_map(values)
+    if len(summary) > SUMMARY_MAX:  # our text plus an extreme value: cut and log it, never fail the call
+        logger.error("card summary truncated", extra={"event": {"card": definition.code, "length": len(summary)}})
+        summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
     lines = [variant.advice[loc].format_map(values), "", f"**{common.headings['why'][loc]}**"]
     lines += [f"- {_describe(e, knowledge, loc)}" for e in why]
     cited = [knowledge.citations[c] for c in knowledge.card_citations(definition, ctx.profile)]

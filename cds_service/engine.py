@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -103,6 +104,7 @@ class RuleEngine:
 
     def evaluate(self, group: str, profile: str, facts: list[Fact]) -> list[Derived]:
         joined = [*(f for f in facts if self._joined(group, profile, f)), _MARKER]
+        _check_numbers(joined)
         try:
             collected = self._run(self._names[(group, profile)], joined)
         except durable_engine.MessageNotHandledException:
@@ -175,6 +177,15 @@ class RuleEngine:
 
 
 _MARKER: dict[str, Any] = {"kind": "__request", "id": "__request"}
+def _check_numbers(facts: list[Fact]) -> None:
+    """Last line before durable's C parser, which kills the process on `1e-07`, `1e+16` or `Infinity`.
+
+    The facts step makes every number safe (facts.engine_number); one that is not is our bug: an exception.
+    """
+    for fact in facts:
+        for key, value in fact.items():
+            if isinstance(value, float) and not (math.isfinite(value) and "e" not in repr(value)):
+                raise RuleEngineError(f"fact {fact.get('kind')}.{key}: a number durable-rules cannot parse")
 
 
 def _sink(c: Any) -> None:

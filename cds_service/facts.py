@@ -7,6 +7,7 @@ so rules only ever join positive facts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,6 +26,10 @@ from .reports import Report
 from .rule_language import value_cuts
 
 Fact = dict[str, Any]
+# durable-rules' C parser crashes the process on a number written with an exponent (1e-07, 1e+16) or on
+# Infinity: every number in a fact is finite, below ENGINE_MAX, and never closer to zero than ENGINE_MIN.
+ENGINE_MAX = 1e15
+ENGINE_MIN = 1e-4
 INTERPRETATION_LOW = {"L", "LL", "LU", "<"}
 INTERPRETATION_HIGH = {"H", "HH", "HU", ">"}
 INTERPRETATION_NORMAL = {"N"}
@@ -120,6 +125,9 @@ def _patient_facts(record: ParsedRecord, facts: FactSet, ctx: EvaluationContext)
     if birth is None:
         return
     age = age_years(birth.date(), ctx.now)
+    if age < 0:
+        facts.reports.append(Report("facts", f"Patient/{patient.id}", "birth date after today; age not used"))
+        return
     months = age_months(birth.date(), ctx.now)
     facts.add(
         {"kind": "patient", "age_years": age, "age_months": months},
@@ -184,7 +192,7 @@ def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContex
                 "analyte": analyte,
                 "value": lab.value,
                 "flag": lab.flag,
-                "age_days": round(age_days, 2),
+                "age_days": engine_number(round(age_days, 2)),
             },
             lab.evidence,
         )
@@ -241,6 +249,13 @@ def _read_lab(
         facts.reports.append(Report("facts", ref, read.replace("unknown;", f"unknown for {analyte};")))
         return None
     value = read.canonical
+    plausible = definition.plausible
+    if not math.isfinite(value) or (plausible is not None and not plausible.low <= value <= plausible.high):
+        shown = f"{value:.6g} {definition.canonical_unit}"
+        bounds = f" (plausible: {plausible.low:g}-{plausible.high:g})" if plausible is not None else ""
+        facts.reports.append(Report("facts", ref, f"{analyte} {shown} is not a possible result{bounds}; left out"))
+        return None
+    value = engine_number(value)
     low, high, source = _reference_range(obs, definition.normalised_units)
     flag = "unknown"
     if low is None and high is None:
@@ -251,7 +266,7 @@ def _read_lab(
         censored = _censored(read, analyte, knowledge, ctx_profile, low, high, facts, ref)
         if censored is None:
             return None
-        value = censored
+        value = engine_number(censored)
     if low is not None or high is not None:
         flag = "low" if low is not None and value < low else "high" if high is not None and value > high else "normal"
     evidence = Evidence(
@@ -322,7 +337,11 @@ def _reference_range(obs: Any, units: dict[str, float]) -> tuple[float | None, f
             if factor is None:
                 bounds = []
                 break
-            bounds.append(float(Decimal(str(q.value))) * factor)
+            bound = float(Decimal(str(q.value))) * factor
+            if not math.isfinite(bound):
+                bounds = []
+                break
+            bounds.append(bound)
         if bounds and (bounds[0] is not None or bounds[1] is not None):
             return bounds[0], bounds[1], "lab"
     return None, None, None
@@ -658,7 +677,13 @@ def _order_fact(
             dose_evidence.dose_note = str(error)
             dose_evidence.dose_reason = error.code
         else:
-            _dose_fields(dose, fact, dose_evidence)
+            impossible = _impossible_dose(dose, med_class)
+            if impossible:
+                facts.reports.append(Report("facts", ref, f"daily dose of {match.name} {impossible}; not checked"))
+                fact["dose"] = "not-computed"
+                dose_evidence.dose_note, dose_evidence.dose_reason = impossible, "no-dose"
+            else:
+                _dose_fields(dose, fact, dose_evidence)
     facts.add(fact, dose_evidence)
 
 
@@ -704,8 +729,12 @@ def _vitd_total(
         refs.append(ref)
     if len(refs) < 2:
         return
+    plausible = knowledge.medications.classes["vitd-native"].plausible_daily_dose
+    if not math.isfinite(total) or (plausible is not None and not plausible.low <= total <= plausible.high):
+        facts.reports.append(Report("facts", refs[0], f"total vitamin D {total:.6g} ug/day is not possible; left out"))
+        return
     facts.add(
-        {"kind": "vitd-total", "daily_dose": round(total, 3), "products": len(refs)},
+        {"kind": "vitd-total", "daily_dose": engine_number(round(total, 3)), "products": len(refs)},
         Evidence("vitd-total", value=round(total, 3), unit="ug", derived_from=refs, med_class="vitd-native"),
     )
 
@@ -735,13 +764,37 @@ def _ingredient_matcher(med_class: str, knowledge: Knowledge) -> Any:
 def _dose_fields(dose: Any, fact: Fact, evidence: Evidence) -> None:
     """The computed dose on the order fact (rules) and its evidence (card text)."""
     fact["dose"] = "one-off" if dose.one_off else "computed"
-    fact["single_dose"] = round(dose.single, 3)
+    fact["single_dose"] = engine_number(round(dose.single, 3))
     if dose.per_day is not None:
-        fact["daily_dose"] = round(dose.per_day, 3)
+        fact["daily_dose"] = engine_number(round(dose.per_day, 3))
         evidence.value = round(dose.per_day, 3)
     if dose.course_days is not None:
-        fact["course_days"] = round(dose.course_days, 2)
+        fact["course_days"] = engine_number(round(dose.course_days, 2))
     evidence.unit = dose.unit
     evidence.single_dose = round(dose.single, 3)
     evidence.course_days = dose.course_days
     evidence.upper_bound = dose.upper_bound
+
+
+def _impossible_dose(dose: Any, med_class: MedicationClass) -> str | None:
+    """Why a computed dose cannot be meant as written (outside the class's plausibility bounds), or None."""
+    plausible = med_class.plausible_daily_dose
+    numbers = [n for n in (dose.per_day, dose.single) if n is not None]
+    if dose.course_days is not None and not (math.isfinite(dose.course_days) and 0 <= dose.course_days < 1e6):
+        return f"over {dose.course_days:.6g} days is not possible"
+    for number in numbers:
+        if not math.isfinite(number) or (plausible is not None and not plausible.low <= number <= plausible.high):
+            bounds = f" (plausible: {plausible.low:g}-{plausible.high:g})" if plausible is not None else ""
+            return f"{number:.6g} {dose.unit} is not possible{bounds}"
+    return None
+
+
+def engine_number(value: float) -> float:
+    """A finite value in a form durable-rules parses: plain decimal JSON text (no exponent, no -0).
+
+    Values closer to zero than ENGINE_MIN become 0.0 (no analyte or dose is meaningful there); a value
+    outside +/-ENGINE_MAX is refused (ValueError): callers range-check first, so that is our bug.
+    """
+    if not math.isfinite(value) or abs(value) >= ENGINE_MAX:
+        raise ValueError(f"{value!r} cannot be given to the rule engine")
+    return 0.0 if abs(value) < ENGINE_MIN else float(value)

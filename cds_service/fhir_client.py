@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
@@ -32,13 +32,14 @@ class FhirClient:
         access_token: str | None,
         max_pages: int,
         max_bytes: int = 20 * 1024 * 1024,
+        max_depth: int = 64,
     ) -> None:
         self._http = http
         self._base = base_url.rstrip("/") + "/"
-        self._origin = _origin(self._base)
         self._token = access_token
         self._max_pages = max_pages
         self._max_bytes = max_bytes
+        self._max_depth = max_depth
 
     async def query(self, relative: str) -> list[dict[str, Any]] | None:
         """Run one prefetch query: a read gives one resource or None (404), a search all pages' resources."""
@@ -74,8 +75,8 @@ class FhirClient:
             if pages >= self._max_pages:
                 raise FhirUnavailable(f"more than {self._max_pages} pages (VITDMG_FHIR_MAX_PAGES)", "too-many-pages")
             absolute = urljoin(self._base, next_url)
-            if _origin(absolute) != self._origin:
-                raise FhirUnavailable("next link points to another server", "foreign-next-link")
+            if not under_base(absolute, self._base):
+                raise FhirUnavailable("next link points outside the FHIR server's base URL", "foreign-next-link")
             page = await self._get(absolute, kind="page")
             pages += 1
 
@@ -87,6 +88,8 @@ class FhirClient:
             metrics.FHIR_SECONDS.labels(kind).observe(time.perf_counter() - started)
 
     async def _get_untimed(self, url: str, allow_not_found: bool) -> dict[str, Any] | None:
+        if not under_base(url, self._base):  # the token never leaves the base the allow-list checked
+            raise FhirUnavailable("a query points outside the FHIR server's base URL", "outside-base")
         headers = {"Accept": FHIR_JSON}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -108,9 +111,15 @@ class FhirClient:
         except httpx.HTTPError as exc:
             raise FhirUnavailable(f"connection failed ({type(exc).__name__})", "connection") from exc
         try:
-            body = json.loads(content)
+            body = json.loads(content, parse_constant=_not_json)
         except ValueError as exc:
             raise FhirUnavailable("answered with a body that is not JSON", "not-json") from exc
+        except RecursionError:
+            body = None
+        if body is None or _depth(body) > self._max_depth:
+            raise FhirUnavailable(
+                f"answered JSON nested deeper than {self._max_depth} (VITDMG_MAX_JSON_DEPTH)", "too-deep"
+            )
         if not isinstance(body, dict):
             raise FhirUnavailable("answered with JSON that is not a resource", "not-a-resource")
         if body.get("resourceType") == "OperationOutcome":
@@ -138,24 +147,63 @@ def next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    """How deep JSON nests, walked without recursion (a hostile server may nest 200,000 deep)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values() if isinstance(v, dict | list)]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item if isinstance(v, dict | list)]
+    return deepest
+
+
+def _segments(path: str) -> list[str] | None:
+    """The path's segments, percent-decoded; None when one is `.`/`..` or hides a `/` or a backslash."""
+    segments = []
+    for raw in path.split("/"):
+        segment = unquote(raw)
+        if segment in (".", "..") or "/" in segment or "\\" in segment:
+            return None
+        if segment:
+            segments.append(segment)
+    return segments
+
+
+def _location(url: str) -> tuple[str, str, int | None, list[str]] | None:
+    """Scheme, host, port and path segments of a URL without user info, or None when it is not one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a bad port, a broken IPv6 literal
+        return None
+    segments = _segments(parts.path)
+    if segments is None or not parts.hostname or parts.username is not None or parts.password is not None:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port, segments
+
+
+def under_base(url: str, base: str) -> bool:
+    """Same scheme, host and port, and a path inside the base path, compared segment by segment."""
+    here, root = _location(url), _location(base)
+    return here is not None and root is not None and here[:3] == root[:3] and here[3][: len(root[3])] == root[3]
 
 
 def server_refusal(url: str, allowed: list[str], http_hosts: list[str]) -> str | None:
     """Why this fhirServer may not be called (None: it may): the allow-list and https rules."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme != "https" and not (parts.scheme == "http" and host in {h.lower() for h in http_hosts}):
+    location = _location(url)
+    if location is None:
+        return "fhirServer is not a usable URL (bad host or port, user info, dot segments or encoded slashes)"
+    scheme, host = location[0], location[1]
+    if scheme != "https" and not (scheme == "http" and host in {h.lower() for h in http_hosts}):
         return "fhirServer must use https (VITDMG_FHIR_HTTP_HOSTS allows http for named hosts)"
-    for entry in allowed:
-        allowed_parts = urlsplit(entry.rstrip("/"))
-        same_origin = (allowed_parts.scheme, (allowed_parts.hostname or "").lower(), allowed_parts.port) == (
-            parts.scheme,
-            host,
-            parts.port,
-        )
-        if same_origin and (parts.path.rstrip("/") + "/").startswith(allowed_parts.path.rstrip("/") + "/"):
-            return None
+    if any(under_base(url, entry) for entry in allowed):
+        return None
     return "fhirServer is not on the allow-list (VITDMG_FHIR_ALLOWED_SERVERS)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -87,6 +87,7 @@ def prefetch_for(
         resource_type, _, params = query.partition("?")
         if not params:
             kind, _, rid = resource_type.partition("/")
+            rid = unquote(rid)
             prefetch[key] = next((r for r in resources if r.get("resourceType") == kind and r.get("id") == rid), None)
             continue
         found = search(resources, resource_type, dict(parse_qsl(params)))

@@ -21,8 +21,8 @@ from .facts import EvaluationContext, build_facts
 from .identity import keep_patient_data
 from .knowledge import Knowledge
 from .models import CDSRequest, CDSResponse
-from .parsing import Selection, parse_record
-from .prefetch import FhirAccess, resolve_prefetch
+from .parsing import Selection, check_deadline, parse_record
+from .prefetch import FhirAccess, Prefetched, resolve_prefetch
 from .reports import EXTENSION_KEY
 from .services import ServiceDefinition, check_context
 from .settings import Settings
@@ -89,23 +89,55 @@ async def invoke(
     profile: str | None = None,
     now: datetime | None = None,
     cache: ValidatedCache | None = None,
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> Outcome:
-    timings: dict[str, float] = {}
+    """Prefetch on the event loop (it waits on the network), the CPU work (parsing to cards) in a worker thread."""
+    _check_draft_count(request.context, settings)
+    started = time.perf_counter()
+    prefetched = await resolve_prefetch(
+        request, service.prefetch, access if request.fhirServer else None, service.optional_prefetch
+    )
+    timings = {"prefetch": round((time.perf_counter() - started) * 1000, 2)}
+    return await anyio.to_thread.run_sync(
+        _evaluate,
+        request,
+        prefetched,
+        _Work(knowledge, engine, settings, locale, profile or settings.profile, now or datetime.now(UTC), cache),
+        timings,
+        limiter=limiter,
+    )
+
+
+@dataclass(frozen=True)
+class _Work:
+    knowledge: Knowledge
+    engine: RuleEngine
+    settings: Settings
+    locale: str
+    profile: str
+    now: datetime
+    cache: ValidatedCache | None = None
+
+
+def _evaluate(request: CDSRequest, prefetched: Prefetched, work: _Work, timings: dict[str, float]) -> Outcome:
+    """Parsing -> facts -> rules -> cards, within the processing budget (checked during parsing and between steps)."""
+    knowledge, engine, settings, profile, now = work.knowledge, work.engine, work.settings, work.profile, work.now
+    deadline = time.monotonic() + settings.processing_budget_seconds
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
         nonlocal clock
+        if step != "cards":  # the work is done: answer it
+            check_deadline(deadline)
         timings[step] = round((time.perf_counter() - clock) * 1000, 2)
         clock = time.perf_counter()
 
-    profile = profile or settings.profile
-    prefetched = await resolve_prefetch(
-        request, service.prefetch, access if request.fhirServer else None, service.optional_prefetch
+    context = keep_patient_data(prefetched, request.context)  # iterates every resource: in the thread too
+    selection = _selection(knowledge, settings, now, work.cache)
+    selection = Selection(
+        selection.now, selection.lab_cutoffs, settings.max_lab_candidates, deadline, cache=selection.cache
     )
-    context = keep_patient_data(prefetched, request.context)
-    lap("prefetch")
-    now = now or datetime.now(UTC)
-    record = parse_record(prefetched, context, knowledge, _selection(knowledge, settings, now, cache))
+    record = parse_record(prefetched, context, knowledge, selection)
     lap("parse")
     selections = request.context.get("selections")
     ctx = EvaluationContext(
@@ -119,9 +151,9 @@ async def invoke(
     facts = build_facts(record, knowledge, ctx)
     lap("facts")
     group = "patient-view" if request.hook == "patient-view" else "orders"
-    derived = await anyio.to_thread.run_sync(engine.evaluate, group, profile, facts.facts)
+    derived = engine.evaluate(group, profile, facts.facts)
     lap("rules")
-    render = RenderContext(locale=locale, profile=profile, patient_id=str(request.context["patientId"]))
+    render = RenderContext(locale=work.locale, profile=profile, patient_id=str(request.context["patientId"]))
     signatures: dict[str, str] = {}
     cards = render_cards(derived, facts, knowledge, render, signatures)
     lap("cards")
@@ -129,6 +161,15 @@ async def invoke(
     extension = {EXTENSION_KEY: [r.to_json() for r in reports]} if reports else None
     response = CDSResponse(cards=cards, extension=extension)
     return Outcome(response, timings, [c.source.topic.code for c in cards if c.source.topic], signatures, profile)
+
+
+def _check_draft_count(context: dict[str, Any], settings: Settings) -> None:
+    """413 above VITDMG_MAX_DRAFT_ORDERS: each draft is validated and becomes facts, so they are bounded."""
+    drafts = context.get("draftOrders")
+    entries = drafts.get("entry") if isinstance(drafts, dict) else None
+    if isinstance(entries, list) and len(entries) > settings.max_draft_orders:
+        message = f"{len(entries)} draft orders; at most {settings.max_draft_orders} (VITDMG_MAX_DRAFT_ORDERS)"
+        raise ServiceError(413, [Issue("too-costly", message, "context.draftOrders.entry")])
 
 
 def _selection(

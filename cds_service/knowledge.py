@@ -32,6 +32,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Plausible(_Model):
+    """Plausibility bounds (not clinical thresholds): outside them a value cannot be real and is left out."""
+
+    low: float
+    high: float
+
+
 class Analyte(_Model):
     """One laboratory analyte with its codes and the units it may be reported in."""
 
@@ -42,6 +49,7 @@ class Analyte(_Model):
     loinc: dict[str, str]
     units: dict[str, float]
     status_result: bool = True
+    plausible: Plausible | None = None
 
     @cached_property
     def normalised_units(self) -> dict[str, float]:
@@ -89,6 +97,7 @@ class MedicationClass(_Model):
     # "contains magnesium" (issue 18): renal and chelation rules read every such class, the upper-limit
     # rule only the supplements
     contains_magnesium: bool = False
+    plausible_daily_dose: Plausible | None = None
 
 
 class DispenseUse(_Model):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
 
 from .errors import Issue, ServiceError
 from .settings import Settings
+
+# A UTF-16 surrogate written as an escape, or as the bytes UTF-8 forbids (json.loads reads those as well)
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
 
 
 async def read_json_body(request: Request, settings: Settings) -> Any:
@@ -29,16 +33,47 @@ async def read_json_body(request: Request, settings: Settings) -> Any:
         if len(raw) > limit:
             raise too_large
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_json)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         where = f"line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else "body"
         raise ServiceError(400, [Issue("structure", f"the body is not valid JSON ({where})")]) from None
+    except ValueError as error:  # an integer of more digits than Python converts, NaN or Infinity
+        raise ServiceError(400, [Issue("structure", f"the body is not valid JSON: {str(error)[:120]}")]) from None
     except RecursionError:
         raise ServiceError(
             400, [Issue("structure", f"the JSON nests deeper than {settings.max_json_depth} (VITDMG_MAX_JSON_DEPTH)")]
         ) from None
     check_shape(body, settings)
+    if _SURROGATE.search(raw):
+        _check_unicode(body)
     return body
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _check_unicode(body: Any) -> None:
+    """A lone UTF-16 surrogate is not text: no key, string or pseudonym can be made from it (400, with where)."""
+    stack: list[tuple[Any, str]] = [(body, "$")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _encodable(key, path)
+                stack.append((item, f"{path}.{key}"))
+        elif isinstance(value, list):
+            stack += [(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        elif isinstance(value, str):
+            _encodable(value, path)
+
+
+def _encodable(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        where = path.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        raise ServiceError(400, [Issue("structure", "a string holds a lone UTF-16 surrogate", where)]) from None
 
 
 def check_shape(body: Any, settings: Settings) -> None:

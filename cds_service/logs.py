@@ -30,9 +30,23 @@ class JsonFormatter(logging.Formatter):
 QUIET_LOGGERS = ("httpx", "httpcore")
 
 
+class NoTraceback(logging.Filter):
+    """uvicorn prints a traceback for an error that reaches it; a traceback can carry caller data: type only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.msg = f"{record.getMessage()} ({record.exc_info[0].__name__}; traceback not logged)"
+            record.args = None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging(level: str) -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, NoTraceback) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(NoTraceback())
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     if not any(getattr(h, "_vitdmg", False) for h in logger.handlers):

@@ -8,6 +8,7 @@ repeating element sent as a single object is read as a one-item list and reporte
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from ._dates import to_datetime
 from ._lab_values import LabValue, read_value
-from .errors import json_path
+from .errors import Issue, ServiceError, json_path
 from .knowledge import LOINC, Knowledge
 from .medication_classes import Coding, classify
 from .prefetch import Prefetched
@@ -66,6 +67,8 @@ class Selection:
 
     now: datetime
     lab_cutoffs: dict[str, datetime]
+    max_candidates: int = 50  # results examined per analyte (VITDMG_MAX_LAB_CANDIDATES)
+    deadline: float | None = None  # time.monotonic() past which processing stops (VITDMG_PROCESSING_BUDGET_SECONDS)
     cache: ValidatedCache | None = field(default=None, kw_only=True)
     """Validated resources of earlier calls (an ordering session sends the same record again)."""
 
@@ -74,7 +77,7 @@ def parse_record(
     prefetched: Prefetched, context: dict[str, Any], knowledge: Knowledge, selection: Selection | None = None
 ) -> ParsedRecord:
     record = ParsedRecord()
-    parser = _Parser(record, selection.cache if selection else None)
+    parser = _Parser(record, selection.cache if selection else None, selection.deadline if selection else None)
     raw_medications: dict[str, dict[str, Any]] = {}
     for resources in prefetched.resources.values():
         for raw in resources:
@@ -84,7 +87,7 @@ def parse_record(
     unclassified = 0
     for key, resources in prefetched.resources.items():
         for index, raw in enumerate(resources):
-            kind = raw.get("resourceType")
+            kind = _text(raw.get("resourceType"))
             where = f"prefetch.{key}[{index}]"
             if kind == "Observation":
                 analyte = _relevant_lab(raw, knowledge, record, where)
@@ -93,7 +96,7 @@ def parse_record(
                     cutoff = selection.lab_cutoffs.get(analyte) if selection else None
                     if when is None or cutoff is None or when >= cutoff:
                         labs.setdefault(analyte, []).append((when, raw, where))
-            elif kind in _MEDICATION_SOURCES and raw.get("status") in _MEDICATION_SOURCES[kind][0]:
+            elif kind in _MEDICATION_SOURCES and _text(raw.get("status")) in _MEDICATION_SOURCES[kind][0]:
                 wanted = _wanted_medication(raw, raw_medications, knowledge, selection)
                 if wanted:
                     into, model = _MEDICATION_SOURCES[kind][1](record), _MEDICATION_SOURCES[kind][2]
@@ -113,7 +116,8 @@ def parse_record(
             )
         )
     for analyte, candidates in labs.items():
-        _add_newest_usable(parser, record, candidates, knowledge.labs.analytes[analyte].normalised_units)
+        units = knowledge.labs.analytes[analyte].normalised_units
+        _add_newest_usable(parser, record, candidates, units, selection.max_candidates if selection else None)
     _parse_drafts(parser, record, context.get("draftOrders") or {})
     ordered: list[Any] = [
         *record.statements,
@@ -150,27 +154,45 @@ Candidate = tuple[datetime | None, dict[str, Any], str]
 
 
 def _add_newest_usable(
-    parser: _Parser, record: ParsedRecord, candidates: list[Candidate], units: dict[str, float]
+    parser: _Parser, record: ParsedRecord, candidates: list[Candidate], units: dict[str, float], limit: int | None
 ) -> None:
     """Validate newest first, until one the facts step can use: older results would never be read.
 
-    Undated ones are always validated (the facts step reports them).
+    Undated ones are validated too (the facts step reports them). At most `limit` are examined: the rest
+    of a flood (20,000 results in an unknown unit) is reported as a count, never read.
     """
     undated = [(raw, where) for when, raw, where in candidates if when is None]
     dated = sorted(
         ((when, raw, where) for when, raw, where in candidates if when is not None), key=lambda c: c[0], reverse=True
     )
-    for raw, where in undated:
-        parser.add(record.observations, Observation, raw, where)
+    examined = 0
     for _, raw, where in dated:
+        if limit is not None and examined >= limit:
+            break
+        examined += 1
         before = len(record.observations)
         parser.add(record.observations, Observation, raw, where)
         if len(record.observations) > before and _usable_quantity(raw, units):
-            return
+            break
+    for raw, where in undated:
+        if limit is not None and examined >= limit:
+            break
+        examined += 1
+        parser.add(record.observations, Observation, raw, where)
+    if examined < len(candidates) and limit is not None and examined >= limit:
+        first = candidates[0][2]
+        record.reports.append(
+            Report(
+                "parsing",
+                f"{first} and others",
+                f"{len(candidates) - examined} older or undated results of this test not examined "
+                f"(VITDMG_MAX_LAB_CANDIDATES={limit})",
+            )
+        )
 
 
 def _concept_parts(concept: Any) -> tuple[list[Coding], list[str]]:
-    codings = [(c.get("system"), c.get("code"), c.get("display")) for c in _codings(concept)]
+    codings = [(_text(c.get("system")), _text(c.get("code")), _text(c.get("display"))) for c in _codings(concept)]
     text = concept.get("text") if isinstance(concept, dict) else None
     return codings, [text] if isinstance(text, str) else []
 
@@ -221,9 +243,12 @@ def _wanted_medication(
 
 
 class _Parser:
-    def __init__(self, record: ParsedRecord, cache: ValidatedCache | None = None) -> None:
+    def __init__(
+        self, record: ParsedRecord, cache: ValidatedCache | None = None, deadline: float | None = None
+    ) -> None:
         self._record = record
         self._cache = cache
+        self._deadline = deadline
 
     def one(self, model: type[Any], raw: dict[str, Any], where: str) -> Any:
         """The validated resource, or None (left out and reported)."""
@@ -232,6 +257,7 @@ class _Parser:
         return found[0] if found else None
 
     def add(self, into: list[Any], model: type[Any], raw: dict[str, Any], where: str) -> None:
+        check_deadline(self._deadline)
         key = self._cache.key(model, raw) if self._cache is not None else b""
         if key and self._cache is not None and (known := self._cache.get(key)) is not None:
             into.append(known)
@@ -285,6 +311,20 @@ def _wrap_in_lists(data: dict[str, Any], locations: list[tuple[int | str, ...]])
     return changed
 
 
+def check_deadline(deadline: float | None) -> None:
+    """413 once a request has used its processing budget: validation is where a flood costs time."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise ServiceError(
+            413,
+            [Issue("too-costly", "the request needs more processing than allowed (VITDMG_PROCESSING_BUDGET_SECONDS)")],
+        )
+
+
+def _text(value: Any) -> str | None:
+    """A JSON string, else None: a list or object where FHIR has a code is never looked up in a set."""
+    return value if isinstance(value, str) else None
+
+
 def _codings(concept: Any) -> list[dict[str, Any]]:
     if not isinstance(concept, dict):
         return []
@@ -299,13 +339,13 @@ def _relevant_lab(raw: dict[str, Any], knowledge: Knowledge, record: ParsedRecor
     analytes = {
         knowledge.loinc_index[c["code"]]
         for c in _codings(raw.get("code"))
-        if c.get("system") == LOINC and c.get("code") in knowledge.loinc_index
+        if c.get("system") == LOINC and _text(c.get("code")) in knowledge.loinc_index
     }
     analytes = {a for a in analytes if knowledge.labs.analytes[a].status_result}
     if not analytes:
         return None
     status = raw.get("status")
-    if status not in COUNTED_LAB_STATUS:
+    if _text(status) not in COUNTED_LAB_STATUS:
         label = f"Observation/{raw.get('id', '?')}"
         record.reports.append(Report("parsing", f"{label} ({where})", f"status {status!r} does not count; left out"))
         return None
@@ -327,7 +367,7 @@ def _parse_drafts(parser: _Parser, record: ParsedRecord, bundle: dict[str, Any])
         if not isinstance(raw, dict):
             record.reports.append(Report("parsing", where, "entry without a resource; left out"))
             continue
-        kind = raw.get("resourceType")
+        kind = _text(raw.get("resourceType"))
         if kind == "MedicationRequest":
             parser.add(record.draft_medication_requests, MedicationRequest, raw, where)
         elif kind == "ServiceRequest":

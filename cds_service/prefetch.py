@@ -6,6 +6,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -44,6 +45,7 @@ class FhirAccess:
     allowed_servers: list[str] | None = None  # None: any (only for in-process evaluation of files)
     http_hosts: list[str] = field(default_factory=list)
     max_response_bytes: int = 20 * 1024 * 1024
+    max_json_depth: int = 64
 
 
 def fhir_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -61,11 +63,15 @@ def fhir_access(http: httpx.AsyncClient, settings: Settings, *, any_server: bool
         allowed_servers=None if any_server else settings.fhir_allowed_servers,
         http_hosts=settings.fhir_http_hosts,
         max_response_bytes=settings.fhir_max_response_bytes,
+        max_json_depth=settings.max_json_depth,
     )
 
 
 def render_template(template: str, context: dict[str, Any]) -> str | None:
-    """D2-D4: replace `{{context.x}}` and `{{userXId}}` tokens; None when a token has no value."""
+    """D2-D4: replace `{{context.x}}` and `{{userXId}}` tokens, percent-encoded; None when a token has no value.
+
+    Encoded, a value like `x/../../admin` stays one path segment or one parameter value.
+    """
     missing = False
 
     def replace(match: re.Match[str]) -> str:
@@ -74,12 +80,12 @@ def render_template(template: str, context: dict[str, Any]) -> str | None:
         if token.startswith("context."):
             value = context.get(token.removeprefix("context."))
             if isinstance(value, str) and value:
-                return value
+                return quote(value, safe="")
         elif token in _USER_TOKENS:
             user = context.get("userId")
             prefix = _USER_TOKENS[token] + "/"
             if isinstance(user, str) and user.startswith(prefix):
-                return user.removeprefix(prefix)
+                return quote(user.removeprefix(prefix), safe="")
         missing = True
         return ""
 
@@ -149,7 +155,9 @@ async def _fetch_missing(
             )
         return
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-    client = FhirClient(access.http, request.fhirServer, token, access.max_pages, access.max_response_bytes)
+    client = FhirClient(
+        access.http, request.fhirServer, token, access.max_pages, access.max_response_bytes, access.max_json_depth
+    )
 
     async def fetch(key: str, template: str) -> tuple[str, list[dict[str, Any]] | None]:
         first = sent.get(key)

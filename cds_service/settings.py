@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     trusted_issuers_file: Path | None = None
     """YAML/JSON list of trusted EHRs (issuer, JWKS URL or file, allowed `jku`); see the README."""
     public_base_url: str | None = None
-    """Public base URL (behind a proxy); a JWT's `aud` must be this plus the path called. Default: the request URL."""
+    """Public base URL of the service; a JWT's `aud` must be this plus the path called. Required with auth."""
     jwt_leeway_seconds: int = Field(30, ge=0, le=300)
     """Clock skew allowed on `exp` and `iat`."""
     jwt_max_lifetime_seconds: int = Field(3600, ge=60)
@@ -79,8 +79,10 @@ class Settings(BaseSettings):
     """Key of the patient pseudonym (HMAC); the default is refused unless auth is disabled (dev mode)."""
     suppression: bool = True
     """Do not repeat a card a clinician overrode (same patient, not more severe, same data)."""
-    suppression_days: dict[str, int] = Field(default_factory=lambda: {"already-addressed": 30})
-    """Days a card stays quiet after an override, per override reason code (`already-addressed=30,…` or JSON)."""
+    suppression_days: dict[str, Annotated[int, Field(ge=1, le=365)]] = Field(
+        default_factory=lambda: {"already-addressed": 30}
+    )
+    """Days (1-365) a card stays quiet after an override, per reason code (`already-addressed=30,…` or JSON)."""
     retention_days: int = Field(365, ge=1)
     """Audit rows older than this are removed by `vitdmg-cds db prune`."""
     metrics_token: SecretStr | None = None
@@ -97,6 +99,16 @@ class Settings(BaseSettings):
     """Most audit rows queued in memory; a full queue makes requests wait for the writer (nothing is dropped)."""
     validation_cache_entries: int = Field(1024, ge=0)
     """Validated FHIR resources kept in memory for the next call with the same record (a session); 0 = off."""
+    max_draft_orders: int = Field(100, ge=1)
+    """Most draft orders in `context.draftOrders` (413 above)."""
+    max_lab_candidates: int = Field(50, ge=1)
+    """Most results per analyte examined, newest first, for a usable one; older ones are reported, not read."""
+    max_feedback_entries: int = Field(500, ge=1)
+    """Most entries in one feedback call (413 above)."""
+    processing_budget_seconds: float = Field(10.0, gt=0)
+    """Time for parsing, facts, rules and cards of one request (beside the FHIR budget); past it a 413."""
+    worker_threads: int = Field(4, ge=1, le=64)
+    """Threads that run requests' CPU work (parsing to cards) off the event loop."""
 
     @classmethod
     def settings_customise_sources(

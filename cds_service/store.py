@@ -7,9 +7,11 @@ appear only as a keyed pseudonym (HMAC of FHIR server + patient id); no names, i
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +34,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -41,6 +43,7 @@ from .settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 7_420_611  # PostgreSQL advisory lock id held while migrating
+IN_CHUNK = 1000  # values per IN (...) query: PostgreSQL takes at most 65,535 bind parameters
 
 
 class Base(DeclarativeBase):
@@ -93,7 +96,7 @@ class SeenToken(Base):
 
 def pseudonym(key: str, fhir_server: str | None, patient_id: str) -> str:
     """Stable per patient and EHR, meaningless without the key."""
-    message = f"{fhir_server or ''}|{patient_id}".encode()
+    message = f"{fhir_server or ''}|{patient_id}".encode("utf-8", "surrogatepass")
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
@@ -144,7 +147,7 @@ class Store:
         """Run the Alembic migrations to head (idempotent)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
+        with sqlite_migration_lock(self.url), self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":  # several workers start at once: one migrates, the rest wait
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             config.attributes["connection"] = connection
@@ -195,11 +198,16 @@ class Store:
                 connection.execute(insert(IssuedCard), rows)
 
     def issued_by(self, service_id: str, uuids: list[str]) -> set[str]:
+        found: set[str] = set()
         with self._sessions() as session:
-            rows = session.scalars(
-                select(IssuedCard.uuid).where(IssuedCard.uuid.in_(uuids), IssuedCard.service_id == service_id)
-            )
-            return set(rows)
+            for start in range(0, len(uuids), IN_CHUNK):
+                chunk = uuids[start : start + IN_CHUNK]
+                found |= set(
+                    session.scalars(
+                        select(IssuedCard.uuid).where(IssuedCard.uuid.in_(chunk), IssuedCard.service_id == service_id)
+                    )
+                )
+        return found
 
     def add_feedback(self, items: list[FeedbackItem], now: datetime) -> tuple[int, int]:
         """Store each item once; returns (stored, duplicates)."""
@@ -218,7 +226,7 @@ class Store:
                             outcome=item.outcome,
                             override_reason=item.override_reason,
                             accepted_suggestions=item.accepted_suggestions,
-                            outcome_timestamp=item.outcome_timestamp,
+                            outcome_timestamp=item.outcome_timestamp.astimezone(UTC),  # one instant, one form
                             received_at=now,
                         )
                     )
@@ -244,11 +252,14 @@ class Store:
                 _QUIET_QUERY, {"patient": patient, "topics": list(wanted), "oldest": oldest}
             ).all()
         quiet = set()
-        for topic, old_indicator, old_signature, reason, when in rows:
+        for topic, old_indicator, old_signature, reason, when, received in rows:
             days = periods.get(reason or "")
-            if days is None or _aware(when) < now - timedelta(days=days):
+            # the period runs from the override, and never from later than the moment it reached us
+            if days is None or min(_aware(when), _aware(received)) < now - timedelta(days=days):
                 continue
             indicator, signature = wanted[topic]
+            if indicator == "critical":  # feedback alone never silences a critical card
+                continue
             if INDICATOR_RANK[indicator] > INDICATOR_RANK[old_indicator] or signature != old_signature:
                 continue
             quiet.add(topic)
@@ -315,6 +326,7 @@ _QUIET_QUERY = (
         IssuedCard.data_signature,
         Feedback.override_reason,
         Feedback.outcome_timestamp,
+        Feedback.received_at,
     )
     .join(Feedback, Feedback.card_uuid == IssuedCard.uuid)
     .where(
@@ -334,6 +346,25 @@ def open_store(settings: Settings, *, migrate: bool) -> Store:
     if migrate:
         store.upgrade()
     return store
+
+
+@contextlib.contextmanager
+def sqlite_migration_lock(url: str) -> Iterator[None]:
+    """Serialise migrations of one SQLite file across processes: a file lock beside the database.
+
+    Several workers (`serve --workers N`) starting on a fresh file would otherwise race the first migration.
+    PostgreSQL has its advisory lock in `Store.upgrade`; for any other URL this does nothing.
+    """
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _aware(value: datetime) -> datetime:

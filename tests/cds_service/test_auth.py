@@ -28,6 +28,7 @@ ISS = "https://ehr.example.org"
 URL_ISS = "https://ehr2.example.org"
 JWKS_URL = "https://keys.example.org/jwks.json"
 JKU = "https://ehr.example.org/jku.json"
+JKU_ISS = "https://ehr3.example.org"  # an issuer known by its allowed jku only
 PV_PATH = "/cds-services/vitd-mg-patient-view"
 EC_KEY = ec.generate_private_key(ec.SECP384R1())
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -85,6 +86,7 @@ def issuers_file(tmp_path: Path) -> Path:
                 "issuers": [
                     {"iss": ISS, "jwks_file": "jwks.json", "jku": [JKU]},
                     {"iss": URL_ISS, "jwks_url": JWKS_URL, "algorithms": ["ES384"]},
+                    {"iss": JKU_ISS, "jku": [JKU]},
                 ]
             }
         )
@@ -215,9 +217,44 @@ async def test_jku_not_on_the_allow_list_is_not_fetched(secured: httpx.AsyncClie
 
 
 async def test_allowed_jku_is_used(secured: httpx.AsyncClient, keys: KeyServer) -> None:
-    """L8: an allowed jku is where the key comes from."""
-    assert (await call(secured, token(kid="jku-1", headers={"jku": JKU}))).status_code == 200
+    """L8: for an issuer without a pinned key set, an allowed jku is where the key comes from."""
+    assert (await call(secured, token(kid="jku-1", iss=JKU_ISS, headers={"jku": JKU}))).status_code == 200
     assert keys.fetches == [JKU]
+
+
+async def test_pinned_key_file_wins_over_an_allowed_jku(secured: httpx.AsyncClient, keys: KeyServer) -> None:
+    """Issue 13 finding 8, L8: the sandbox always sends a jku; a pinned jwks_file is used and nothing is fetched.
+
+    Sandbox-shaped: ES384, typ JWT, kid, jku on the issuer's list (as deploy/trusted-issuers.example.yaml).
+    """
+    sandbox_shaped = token(kid="ec-1", headers={"jku": JKU, "typ": "JWT"})
+    assert (await call(secured, sandbox_shaped)).status_code == 200
+    assert keys.fetches == []
+
+
+async def test_algorithm_of_another_key_type_is_a_401(secured: httpx.AsyncClient) -> None:
+    """Issue 13 finding 3: `alg: RS384` with the kid of an EC key was a 500."""
+    forged = jwt.encode(
+        {"iss": ISS, "aud": BASE + PV_PATH, "exp": int(time.time()) + 60, "iat": int(time.time()), "jti": "x1"},
+        RSA_KEY,
+        algorithm="RS384",
+        headers={"kid": "ec-1"},
+    )
+    await rejected(secured, forged, "not a key for RS384")
+
+
+async def test_audience_is_the_configured_base_not_the_host_header(secured: httpx.AsyncClient) -> None:
+    """Issue 13 finding 7: Host and X-Forwarded-Proto are the caller's; aud is checked against the base only."""
+    response = await secured.post(
+        PV_PATH,
+        json=request(),
+        headers={
+            **bearer(token(aud="https://evil.example.org" + PV_PATH)),
+            "Host": "evil.example.org",
+            "X-Forwarded-Proto": "https",
+        },
+    )
+    assert response.status_code == 401 and "audience" in response.text
 
 
 async def test_unknown_kid(secured: httpx.AsyncClient) -> None:
@@ -322,6 +359,13 @@ def test_bad_issuer_files_stop_startup(tmp_path: Path, issuer: dict[str, Any], m
 def test_required_auth_without_issuers_stops_startup(knowledge: Knowledge) -> None:
     with pytest.raises(ValueError, match="VITDMG_TRUSTED_ISSUERS_FILE"):
         create_app(Settings(auth="required"), knowledge=knowledge)
+
+
+def test_required_auth_without_public_base_url_stops_startup(knowledge: Knowledge, issuers_file: Path) -> None:
+    """Issue 13 finding 7: without a configured base the aud would be checked against the caller's Host header."""
+    settings = Settings(auth="required", trusted_issuers_file=issuers_file, pseudonym_key="a-test-secret")
+    with pytest.raises(ValueError, match="VITDMG_PUBLIC_BASE_URL"):
+        create_app(settings, knowledge=knowledge)
 
 
 async def test_disabled_auth_is_said_at_startup_and_on_readyz(
