@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -215,7 +216,8 @@ def create_app(
             timings_ms=outcome.timings,
             cards=outcome.card_codes,
         )
-        return JSONResponse(to_wire(outcome.response))
+        body = await anyio.to_thread.run_sync(to_wire, outcome.response, limiter=request.app.state.limiter)
+        return JSONResponse(body)
 
     @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)])
     async def feedback(service_id: str, request: Request) -> JSONResponse:
@@ -296,6 +298,9 @@ def create_app(
         return JSONResponse(ready, status_code=200 if reachable else 503)
 
     add_preview(app, settings, knowledge, engine)
+    # Knowledge, compiled rulesets and the FHIR models live as long as the process: out of the collector's way,
+    # so a full collection during a large request (it holds the GIL) does not stall the event loop for long.
+    gc.freeze()
     return app
 
 

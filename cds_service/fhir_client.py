@@ -7,6 +7,7 @@ import time
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+import anyio
 import httpx
 
 from . import metrics
@@ -99,7 +100,7 @@ class FhirClient:
                     return None
                 if response.status_code != 200:  # a redirect too: never followed, the token stays on this host
                     raise FhirUnavailable(f"answered HTTP {response.status_code}", "status")
-                content = b""
+                content = bytearray()
                 async for chunk in response.aiter_bytes():
                     content += chunk
                     if len(content) > self._max_bytes:
@@ -110,16 +111,7 @@ class FhirClient:
             raise FhirUnavailable("timed out", "timeout") from exc
         except httpx.HTTPError as exc:
             raise FhirUnavailable(f"connection failed ({type(exc).__name__})", "connection") from exc
-        try:
-            body = json.loads(content, parse_constant=_not_json)
-        except ValueError as exc:
-            raise FhirUnavailable("answered with a body that is not JSON", "not-json") from exc
-        except RecursionError:
-            body = None
-        if body is None or _depth(body) > self._max_depth:
-            raise FhirUnavailable(
-                f"answered JSON nested deeper than {self._max_depth} (VITDMG_MAX_JSON_DEPTH)", "too-deep"
-            )
+        body = await anyio.to_thread.run_sync(_decode, content, self._max_depth)  # CPU work: off the event loop
         if not isinstance(body, dict):
             raise FhirUnavailable("answered with JSON that is not a resource", "not-a-resource")
         if body.get("resourceType") == "OperationOutcome":
@@ -145,6 +137,26 @@ def next_link(bundle: dict[str, Any]) -> str | None:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
+
+
+def switch_point(value: dict[str, Any]) -> dict[str, Any]:
+    """Per JSON object: a point where the GIL can go to the event loop (see limits.switch_point)."""
+    return value
+
+
+def _decode(content: bytes | bytearray, max_depth: int) -> Any:
+    try:
+        body = json.loads(content, parse_constant=_not_json, object_hook=switch_point)
+    except ValueError as exc:
+        raise FhirUnavailable("answered with a body that is not JSON", "not-json") from exc
+    except RecursionError:
+        body = None
+        too_deep = True
+    else:
+        too_deep = _depth(body) > max_depth
+    if too_deep:
+        raise FhirUnavailable(f"answered JSON nested deeper than {max_depth} (VITDMG_MAX_JSON_DEPTH)", "too-deep")
+    return body
 
 
 def _not_json(constant: str) -> None:

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 
 from .errors import Issue, ServiceError
@@ -27,13 +28,21 @@ async def read_json_body(request: Request, settings: Settings) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
-    raw = b""
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             raise too_large
+    # decoding and walking megabytes is CPU work: off the event loop, so other callers are not held up
+    return await anyio.to_thread.run_sync(decode_json_body, b"".join(chunks), settings)
+
+
+def decode_json_body(raw: bytes, settings: Settings) -> Any:
+    """The decoded body within the nesting, string, resource and Unicode limits, or a 400/413."""
     try:
-        body = json.loads(raw, parse_constant=_not_json)
+        body = json.loads(raw, parse_constant=_not_json, object_hook=switch_point)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         where = f"line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else "body"
         raise ServiceError(400, [Issue("structure", f"the body is not valid JSON ({where})")]) from None
@@ -47,6 +56,15 @@ async def read_json_body(request: Request, settings: Settings) -> Any:
     if _SURROGATE.search(raw):
         _check_unicode(body)
     return body
+
+
+def switch_point(value: dict[str, Any]) -> dict[str, Any]:
+    """Called per JSON object: Python code, where the interpreter may hand the GIL to the event loop.
+
+    json.loads is C code that holds the GIL for the whole document (about a second for 5 MB on a busy
+    machine); decoding in a worker thread alone would still stall every other caller for that long.
+    """
+    return value
 
 
 def _not_json(constant: str) -> None:

@@ -131,3 +131,41 @@ def test_an_unobserved_fact_falls_back_to_the_sink_ruleset(
     stray = {"kind": "nothing-reads-this", "id": "x:1"}
     assert {d.id for d in engine.evaluate("patient-view", "nl-be", [*LOW_MG, stray])} == expected
     assert engine.fallbacks == 1 and engine.live_sessions == 0
+# durable-rules' C parser, fed the JSON text json.dumps writes for these numbers, kills the process (issue 13).
+_CRASH = """
+import sys
+from cds_service.engine import RuleEngine, RuleEngineError
+from cds_service.knowledge import load_knowledge
+value = float(sys.argv[1])
+engine = RuleEngine(load_knowledge(), ["nl-be"])
+facts = [{"kind": "lab", "analyte": "mg", "value": value, "flag": "low", "age_days": 3.0, "id": "lab:0"}]
+if sys.argv[2] == "raw":  # straight into durable, past our guard: the crash itself
+    engine._host.assert_facts(engine._names[("patient-view", "nl-be")], [{**facts[0], "sid": "s1"}])
+else:
+    try:
+        engine.evaluate("patient-view", "nl-be", facts)
+    except RuleEngineError:
+        print("refused")
+print("alive")
+"""
+
+
+def _run(value: str, mode: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _CRASH, value, mode], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("value", ["1e-07", "1e16", "inf"])
+def test_durable_itself_dies_on_exponent_notation(value: str) -> None:
+    """The hazard, reproduced in a subprocess (never in the test process): exit by SIGSEGV."""
+    result = _run(value, "raw")
+    assert result.returncode != 0 and "alive" not in result.stdout
+
+
+@pytest.mark.parametrize("value", ["1e-07", "1e16", "inf", "-inf", "nan"])
+def test_the_engine_refuses_a_number_durable_cannot_parse(value: str) -> None:
+    """Issue 13 finding 1: the engine's last check raises instead of letting durable kill the process."""
+    result = _run(value, "guarded")
+    assert result.returncode == 0 and result.stdout.split() == ["refused", "alive"], result.stderr[-500:]

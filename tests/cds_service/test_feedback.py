@@ -184,3 +184,11 @@ async def test_new_data_shows_the_card_again(make_client: AppClient, database: s
 async def test_readyz_reports_the_store(make_client: AppClient, database: str) -> None:
     client, _ = await _client(make_client, database)
     assert (await client.get("/readyz")).json()["store"] == "reachable"
+
+
+async def test_readyz_is_503_when_the_store_is_unreachable(make_client: AppClient) -> None:
+    """Issue 13 finding 7: ready with the store down meant every call then answered 500."""
+    client = await make_client(database_url="postgresql+psycopg://postgres@127.0.0.1:9/none", migrate_on_start=False)
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["store"] == "unreachable" and response.json()["status"] == "not ready"

@@ -26,7 +26,14 @@ def test_environment_is_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("VITDMG_PROFILE", "fr"), ("VITDMG_FHIR_MAX_PAGES", "0"), ("VITDMG_LOCALE", "de")]
+    ("name", "value"),
+    [
+        ("VITDMG_PROFILE", "fr"),
+        ("VITDMG_FHIR_MAX_PAGES", "0"),
+        ("VITDMG_LOCALE", "de"),
+        ("VITDMG_SUPPRESSION_DAYS", '{"already-addressed": 36500}'),  # issue 13: suppression has a maximum
+        ("VITDMG_SUPPRESSION_DAYS", '{"already-addressed": 0}'),
+    ],
 )
 def test_bad_values_stop_startup(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)

@@ -156,3 +156,64 @@ def test_pseudonym_is_keyed_and_stable() -> None:
     assert pseudonym("k", "https://ehr/fhir", "p1") == pseudonym("k", "https://ehr/fhir", "p1")
     assert pseudonym("k", "https://ehr/fhir", "p1") != pseudonym("other", "https://ehr/fhir", "p1")
     assert "p1" not in pseudonym("k", "https://ehr/fhir", "p1")
+
+
+def test_critical_cards_are_never_suppressed_by_feedback(store: Store) -> None:
+    """Issue 13 finding 4: an override keeps info and warning cards quiet, never a critical one."""
+    _issue(store, "c1", indicator="critical")
+    _override(store, "c1")
+    assert not quiet(store, "p1", "mg-loss-ppi", "critical", "sig-1", DAYS, NOW)
+
+
+def test_an_override_dated_in_the_future_does_not_silence_for_ever(store: Store) -> None:
+    """Issue 13 finding 4: outcomeTimestamp 9999-12-31 kept a card quiet with no end; the period now runs from
+    the override, never from later than the moment the feedback arrived (the API refuses future times too)."""
+    _issue(store, "c1")
+    _override(store, "c1", when=datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
+    assert quiet(store, "p1", "mg-loss-ppi", "info", "sig-1", DAYS, NOW + timedelta(days=29))
+    assert not quiet(store, "p1", "mg-loss-ppi", "info", "sig-1", DAYS, NOW + timedelta(days=31))
+
+
+def test_one_instant_in_two_zones_is_one_feedback(store: Store) -> None:
+    """Issue 13 finding 4: `12:05Z` and `13:05+01:00` were stored twice on SQLite; instants are stored in UTC."""
+    _issue(store, "c1")
+    utc = FeedbackItem("c1", "overridden", None, 0, datetime(2026, 11, 22, 12, 5, tzinfo=UTC))
+    cet = FeedbackItem("c1", "overridden", None, 0, datetime.fromisoformat("2026-11-22T13:05:00+01:00"))
+    assert store.add_feedback([utc, cet], NOW) == (1, 1)
+
+
+def test_issued_by_takes_more_uuids_than_one_query_may_bind(store: Store) -> None:
+    """Issue 13 finding 3: more than 65,535 uuids answered 500 on PostgreSQL (bind-parameter limit)."""
+    _issue(store, "c1")
+    uuids = [f"u{i}" for i in range(70_000)] + ["c1"]
+    assert store.issued_by("vitd-mg-patient-view", uuids) == {"c1"}
+
+
+_MIGRATE = """
+import sys, time
+from cds_service.store import Store
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+Store(sys.argv[1]).upgrade()
+"""
+
+
+def test_workers_migrating_one_fresh_sqlite_file_at_once_all_start(tmp_path: Path) -> None:
+    """Issue 13 finding 7: `--workers 4` on a fresh SQLite file: three workers died racing the first migration.
+
+    Six processes start the migration at the same instant; the file lock lets one migrate and the rest find it done.
+    """
+    import subprocess
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    start = str(time.time() + 3)
+    workers = [subprocess.Popen([sys.executable, "-c", _MIGRATE, url, start], stderr=subprocess.PIPE) for _ in range(6)]
+    outputs = [w.communicate(timeout=120)[1].decode()[-500:] for w in workers]
+    failures = [out for w, out in zip(workers, outputs, strict=True) if w.returncode != 0]
+    assert failures == []
+    store = Store(url)
+    assert {"issued_card", "feedback", "seen_token"} <= set(inspect(store.engine).get_table_names())
+    store.dispose()

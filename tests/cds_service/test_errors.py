@@ -1,0 +1,48 @@
+"""Our own bugs (issue 13 finding 6): a 500 OperationOutcome, logged as exception type and place, no traceback.
+
+A traceback carried pydantic's `input_value` (medication text that can hold PHI) into uvicorn's log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pydantic
+import pytest
+
+from cds_service import app as app_module
+from cds_service.app import create_app
+from cds_service.knowledge import Knowledge
+from cds_service.settings import Settings
+
+from ..builders import request
+from ..conftest import NOW
+from ..test_e2e import serve
+
+MARKER = "PHI-MARKER-Gerda-Jansen"
+
+
+def _failing_parse(body: Any, _service: Any) -> Any:
+    """A bug that trips over caller text: pydantic puts the input value into its message."""
+    return pydantic.TypeAdapter(int).validate_python(body["context"]["patientId"])
+
+
+@pytest.mark.e2e
+def test_a_500_logs_type_and_place_only(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(app_module, "parse_request", _failing_parse)
+    app = create_app(Settings(auth="disabled"), knowledge=knowledge, clock=lambda: NOW)
+    body = request()
+    body["context"]["patientId"] = MARKER
+    with serve(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+        response = client.post("/cds-services/vitd-mg-patient-view", json=body)
+        assert client.get("/healthz").status_code == 200
+    assert response.status_code == 500
+    assert response.json()["issue"][0]["code"] == "exception" and MARKER not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    out, err = capfd.readouterr()
+    logged = out + err
+    assert '"error": "ValidationError"' in logged and '"at": "app.py:' in logged  # the type and the place
+    assert MARKER not in logged and "Traceback" not in logged and "input_value" not in logged
