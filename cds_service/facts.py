@@ -30,6 +30,7 @@ Fact = dict[str, Any]
 # Infinity: every number in a fact is finite, below ENGINE_MAX, and never closer to zero than ENGINE_MIN.
 ENGINE_MAX = 1e15
 ENGINE_MIN = 1e-4
+MAX_COURSE_DAYS = 1e6  # a course longer than ~2,700 years is a data error: its length is not used (reported)
 INTERPRETATION_LOW = {"L", "LL", "LU", "<"}
 INTERPRETATION_HIGH = {"H", "HH", "HU", ">"}
 INTERPRETATION_NORMAL = {"N"}
@@ -230,7 +231,7 @@ def _egfr_from_creatinine(creatinine: _Lab, record: ParsedRecord, knowledge: Kno
         note="computed-ckd-epi-2021",
         derived_from=[ref],
     )
-    return _Lab("egfr", value, creatinine.when, "unknown", evidence)
+    return _Lab("egfr", engine_number(value), creatinine.when, "unknown", evidence)
 
 
 def _read_lab(
@@ -462,6 +463,11 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
         if route == "unknown":  # no route sent: the dose form in the product's name or Medication.form says it
             route = _route_from_product(concepts, medication) or "unknown"
         course = _course_days(resource, kind, dosages)
+        if course is not None and not (math.isfinite(course) and 0 <= course < MAX_COURSE_DAYS):
+            facts.reports.append(
+                Report("facts", ref, f"a course of {course:.6g} days is not possible; length not used")
+            )
+            course = None
         for match in classify_medication(concepts, knowledge):
             med_class = knowledge.medications.classes[match.med_class]
             if not _route_allows(med_class, match, route, facts, ref):
@@ -484,7 +490,7 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
                 **({"contains": "magnesium"} if med_class.contains_magnesium else {}),
             }
             if course is not None:
-                fact["course_days"] = course  # the course's length where the data states it (daysSupply, bounds)
+                fact["course_days"] = engine_number(course)  # the course's length as stated (daysSupply, bounds)
             facts.add(fact, evidence)
             if is_draft and ref in subjects:
                 _order_fact(resource, match, med_class, medication, knowledge, facts, ref, _names(concepts))
@@ -780,7 +786,9 @@ def _impossible_dose(dose: Any, med_class: MedicationClass) -> str | None:
     """Why a computed dose cannot be meant as written (outside the class's plausibility bounds), or None."""
     plausible = med_class.plausible_daily_dose
     numbers = [n for n in (dose.per_day, dose.single) if n is not None]
-    if dose.course_days is not None and not (math.isfinite(dose.course_days) and 0 <= dose.course_days < 1e6):
+    if dose.course_days is not None and not (
+        math.isfinite(dose.course_days) and 0 <= dose.course_days < MAX_COURSE_DAYS
+    ):
         return f"over {dose.course_days:.6g} days is not possible"
     for number in numbers:
         if not math.isfinite(number) or (plausible is not None and not plausible.low <= number <= plausible.high):

@@ -135,7 +135,7 @@ def test_numeric_extremes_in_every_lab_field(
         assert any(e["where"].startswith(f"Observation/hostile-{code}-0") for e in left_out(response)), literal
 
 
-DOSE_FIELDS = ["dose", "frequency", "period", "strength", "denominator"]
+DOSE_FIELDS = ["dose", "frequency", "period", "strength", "denominator", "bounds"]
 
 
 def _draft_with(field: str) -> dict[str, Any]:
@@ -146,6 +146,9 @@ def _draft_with(field: str) -> dict[str, Any]:
         dosage["doseAndRate"][0]["doseQuantity"]["value"] = NUMBER
     elif field in ("frequency", "period"):
         dosage["timing"]["repeat"][field] = NUMBER
+    elif field == "bounds":  # the course length: a fact of its own (course_days)
+        unit = {"value": NUMBER, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}
+        dosage["timing"]["repeat"]["boundsDuration"] = unit
     else:  # a tablet dose with the strength on the contained Medication
         dosage["doseAndRate"][0]["doseQuantity"] = {"value": 1, "unit": "tablet"}
         numerator = {"value": NUMBER if field == "strength" else 25, "unit": "ug", "code": "ug"}
