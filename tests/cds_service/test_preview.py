@@ -284,7 +284,12 @@ async def test_preview_is_off_when_auth_is_required_unless_the_setting_says(
     issuers = tmp_path / "issuers.yaml"
     issuers.write_text(yaml.safe_dump({"issuers": [{"iss": "https://ehr.example.org", "jwks_file": "jwks.json"}]}))
     (tmp_path / "jwks.json").write_text('{"keys": []}')
-    secured = {"auth": "required", "trusted_issuers_file": issuers, "pseudonym_key": "a-test-secret"}
+    secured = {
+        "auth": "required",
+        "trusted_issuers_file": issuers,
+        "pseudonym_key": "a-test-secret",
+        "public_base_url": "https://cds.example.org",  # required with auth (issue 13)
+    }
     async with preview_client(knowledge, **secured) as client:
         assert (await client.get("/preview")).status_code == 404
     async with preview_client(knowledge, **secured, preview=True) as client:
