@@ -177,6 +177,8 @@ class RuleEngine:
 
 
 _MARKER: dict[str, Any] = {"kind": "__request", "id": "__request"}
+
+
 def _check_numbers(facts: list[Fact]) -> None:
     """Last line before durable's C parser, which kills the process on `1e-07`, `1e+16` or `Infinity`.
 

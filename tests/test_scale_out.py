@@ -3,8 +3,8 @@
 Migrations run once (`vitdmg-cds db upgrade`, as the Kubernetes Job does); three `vitdmg-cds serve` backends
 start with VITDMG_MIGRATE_ON_START=false; Debian's haproxy balances them round-robin and health-checks /readyz.
 A bounded load (a few client threads, each a fixed number of service calls plus feedback) goes through HAProxy
-and one backend is killed (SIGKILL) in the middle of it. Then: every acknowledged audit row and feedback row is
-in the database, only requests in flight on the killed backend failed, HAProxy's health check marked it DOWN
+and one backend is killed (SIGKILL) in the middle of it. Then: every acknowledged feedback row is in the database,
+and every acknowledged audit row but those the killed backend acknowledged within its audit flush window, only requests in flight on the killed backend failed, HAProxy's health check marked it DOWN
 and sent nothing more to it, a `jti` used on one backend is refused on another, and a card overridden through
 one backend stays quiet on the others.
 """
@@ -221,6 +221,7 @@ class Load:
     feedback: list[str] = field(default_factory=list)
     failures: list[tuple[float, str]] = field(default_factory=list)
     served: list[tuple[float, str]] = field(default_factory=list)
+    cards_by: dict[str, tuple[float, str]] = field(default_factory=dict)  # card uuid -> (received at, backend)
     done: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -241,9 +242,11 @@ def _client(front: str, load: Load) -> None:
                 if response.status_code != 200:
                     load.failures.append((time.monotonic(), str(response.status_code)))
                     continue
-                load.served.append((time.monotonic(), response.headers["x-served-by"]))
+                received = (time.monotonic(), response.headers["x-served-by"])
+                load.served.append(received)
                 cards = response.json()["cards"]
                 load.cards += [c["uuid"] for c in cards]
+                load.cards_by.update({c["uuid"]: received for c in cards})
             card = next((c for c in cards if c.get("suggestions")), None)  # accepted feedback names what was taken up
             if card is None:
                 continue
@@ -331,7 +334,12 @@ def test_three_backends_behind_haproxy_survive_losing_one(cluster: Cluster) -> N
             )
     finally:
         engine.dispose()
-    assert len(load.cards) > 0 and set(load.cards) <= issued, set(load.cards) - issued
+    # The audit writer batches rows (VITDMG_AUDIT_FLUSH_SECONDS, README "Performance"): a SIGKILL may lose the rows
+    # the killed backend acknowledged in its last moments, and nothing else. On a loaded two-core machine the
+    # writer's transaction can take longer than the flush interval, so "last moments" is 2 s before the kill.
+    missing = set(load.cards) - issued
+    in_window = {u for u in missing if load.cards_by[u][1] == KILLED and load.cards_by[u][0] >= killed_at - 2.0}
+    assert len(load.cards) > 0 and missing == in_window, {u: load.cards_by[u] for u in missing - in_window}
     assert len(load.feedback) > 0 and set(load.feedback) <= accepted, set(load.feedback) - accepted
 
     # The override still holds on the survivors, through HAProxy.

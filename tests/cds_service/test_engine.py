@@ -131,6 +131,8 @@ def test_an_unobserved_fact_falls_back_to_the_sink_ruleset(
     stray = {"kind": "nothing-reads-this", "id": "x:1"}
     assert {d.id for d in engine.evaluate("patient-view", "nl-be", [*LOW_MG, stray])} == expected
     assert engine.fallbacks == 1 and engine.live_sessions == 0
+
+
 # durable-rules' C parser, fed the JSON text json.dumps writes for these numbers, kills the process (issue 13).
 _CRASH = """
 import sys
