@@ -9,6 +9,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from .engine import Derived
@@ -38,6 +39,7 @@ class RenderContext:
     locale: str
     profile: str
     patient_id: str
+    now: datetime | None = None  # timing of follow-up lab suggestions ("in 8-12 weeks")
 
 
 def render_cards(
@@ -54,6 +56,7 @@ def render_cards(
         if d.kind == "card":
             intents.setdefault(str(d.fields["code"]), []).append(d)
     cards = []
+    claimed: set[str] = set()  # resources a suggestion already creates: one suggestion per order (issue 10)
     for code in sorted(intents, key=lambda c: (-max(INDICATOR_RANK[i.fields["indicator"]] for i in intents[c]), c)):
         chosen = max(intents[code], key=lambda i: INDICATOR_RANK[i.fields["indicator"]])
         evidence_ids: list[str] = []
@@ -62,7 +65,7 @@ def render_cards(
                 if fact_id not in evidence_ids:
                     evidence_ids.append(fact_id)
         why = [facts.evidence[i] for i in evidence_ids]
-        card = _render(knowledge.cards[code], chosen, why, facts, knowledge, ctx)
+        card = _render(knowledge.cards[code], chosen, why, facts, knowledge, ctx, claimed)
         if signatures is not None:
             signatures[card.uuid] = _signature(why)
         cards.append(card)
@@ -90,6 +93,7 @@ def _render(
     facts: FactSet,
     knowledge: Knowledge,
     ctx: RenderContext,
+    claimed: set[str] | None = None,
 ) -> Card:
     loc = ctx.locale
     common = knowledge.card_common
@@ -112,7 +116,7 @@ def _render(
         f"_{common.headings['profile'][loc]}: {profile.label[loc]} · "
         f"{common.headings['knowledge'][loc]}: {knowledge.version}_",
     ]
-    suggestions = _suggestions(variant.suggestions, why, facts, knowledge, ctx)
+    suggestions = _unclaimed(_suggestions(variant.suggestions, why, facts, knowledge, ctx), claimed)
     source_label = f"{common.source_label[loc]} {knowledge.version}"
     if profile.superseded is not None:
         source_label += f" · {profile.label[loc]}"
@@ -127,12 +131,51 @@ def _render(
         ),
         links=[Link(label=c.label or c.title, url=c.url, type="absolute") for c in cited if c.url] or None,
         suggestions=suggestions or None,
-        selectionBehavior="at-most-one" if suggestions else None,
+        selectionBehavior=_selection_behavior(suggestions),
         overrideReasons=[
             Coding(system=common.override_reason_system, code=code, display=text[loc])
             for code, text in {**definition.override_reasons, **common.override_reasons}.items()
         ],
     )
+
+
+def _creates(suggestion: Suggestion) -> list[str]:
+    """What each create action of a suggestion makes: resource type and its first coding (or text)."""
+    keys = []
+    for action in suggestion.actions or []:
+        resource = action.resource if isinstance(action.resource, dict) else None
+        if action.type != "create" or resource is None:
+            continue
+        concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
+        coding = (concept.get("coding") or [{}])[0]
+        keys.append(
+            f"{resource.get('resourceType')}|{coding.get('system')}|{coding.get('code') or concept.get('text')}"
+        )
+    return keys
+
+
+def _unclaimed(suggestions: list[Suggestion], claimed: set[str] | None) -> list[Suggestion]:
+    """Drop a suggestion that would create what an earlier (more urgent) card already suggests."""
+    if claimed is None:
+        return suggestions
+    kept = []
+    for suggestion in suggestions:
+        keys = _creates(suggestion)
+        if any(k in claimed for k in keys):
+            continue
+        claimed.update(keys)
+        kept.append(suggestion)
+    if kept and not any(s.isRecommended for s in kept):
+        kept[0] = kept[0].model_copy(update={"isRecommended": True})
+    return kept
+
+
+def _selection_behavior(suggestions: list[Suggestion]) -> str | None:
+    """`any` when every suggestion only creates (independent: repeat a test, start a supplement)."""
+    if not suggestions:
+        return None
+    only_creates = all(a.type == "create" for s in suggestions for a in s.actions or [])
+    return "any" if only_creates else "at-most-one"
 
 
 def _number(value: float, locale: str, decimals: int | None = None) -> str:
@@ -408,9 +451,9 @@ def _suggestions(
                 for o in orders
             ]
         if template.kind in ("create-lab-order", "replace-order-with-lab") and template.analyte:
-            actions.append(_lab_order(template.analyte, knowledge, ctx))
+            actions.append(_lab_order(template.analyte, knowledge, ctx, template.after_weeks))
         if template.kind == "create-medication-order" and template.medication is not None:
-            actions.append(_medication_order(template.medication, ctx))
+            actions.append(_medication_order(template.medication, ctx, knowledge))
         actions = _distinct(actions)
         if actions:
             # isRecommended always sent (optional in CDS Hooks 2.0, required by some clients' models): the
@@ -463,10 +506,17 @@ def _ingredient_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     return name
 
 
-def _lab_order(analyte: str, knowledge: Knowledge, ctx: RenderContext) -> Action:
+def _lab_order(
+    analyte: str, knowledge: Knowledge, ctx: RenderContext, after_weeks: tuple[int, int] | None = None
+) -> Action:
     definition = knowledge.labs.analytes[analyte]
     display = definition.loinc[definition.order_code]
     label = definition.label[ctx.locale]
+    timing: dict[str, Any] = {}
+    if after_weeks is not None and ctx.now is not None:
+        # a follow-up test carries its timing, so the created order is not done today by mistake
+        start, end = (ctx.now + timedelta(weeks=w) for w in after_weeks)
+        timing = {"occurrencePeriod": {"start": start.date().isoformat(), "end": end.date().isoformat()}}
     return Action(
         type="create",
         description=("Vraag aan: " if ctx.locale == "nl" else "Order: ") + label,
@@ -479,12 +529,22 @@ def _lab_order(analyte: str, knowledge: Knowledge, ctx: RenderContext) -> Action
                 "text": label,
             },
             "subject": {"reference": f"Patient/{ctx.patient_id}"},
+            **timing,
         },
     )
 
 
-def _medication_order(proposal: MedicationProposal, ctx: RenderContext) -> Action:
+def _medication_order(proposal: MedicationProposal, ctx: RenderContext, knowledge: Knowledge | None = None) -> Action:
     display = proposal.display[ctx.locale]
+    # nl-be/dach EHRs code medication with ATC; for US profiles no RxNorm code of these products is verified,
+    # so the proposal is text only (the clinician picks the product)
+    by_text = knowledge is not None and knowledge.profiles.profiles[ctx.profile].medication_coding == "text"
+    concept: dict[str, Any] = (
+        {"text": display} if by_text else {"coding": [{"system": ATC, "code": proposal.atc}], "text": display}
+    )
+    unit = proposal.dose_unit
+    if proposal.dose_code == "[iU]":
+        unit = "IE" if ctx.locale == "nl" else "IU"
     return Action(
         type="create",
         description=("Voorstel: " if ctx.locale == "nl" else "Proposal: ") + display,
@@ -492,7 +552,7 @@ def _medication_order(proposal: MedicationProposal, ctx: RenderContext) -> Actio
             "resourceType": "MedicationRequest",
             "status": "draft",
             "intent": "proposal",
-            "medicationCodeableConcept": {"coding": [{"system": ATC, "code": proposal.atc}], "text": display},
+            "medicationCodeableConcept": concept,
             "subject": {"reference": f"Patient/{ctx.patient_id}"},
             "dosageInstruction": [
                 {
@@ -511,7 +571,7 @@ def _medication_order(proposal: MedicationProposal, ctx: RenderContext) -> Actio
                         {
                             "doseQuantity": {
                                 "value": proposal.dose_value,
-                                "unit": proposal.dose_unit,
+                                "unit": unit,
                                 "system": "http://unitsofmeasure.org",
                                 "code": proposal.dose_code,
                             }

@@ -106,6 +106,11 @@ class EvaluationContext:
 
 def build_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContext) -> FactSet:
     facts = FactSet(reports=list(record.reports))
+    patient = record.patient
+    if patient is not None and (patient.deceasedBoolean is True or patient.deceasedDateTime is not None):
+        # no advice about a deceased patient: nothing reaches the rules, and the response says why
+        facts.reports.append(Report("facts", f"Patient/{patient.id}", "patient is deceased: no cards"))
+        return facts
     _patient_facts(record, facts, ctx)
     _lab_facts(record, knowledge, ctx, facts)
     _condition_facts(record, knowledge, facts)

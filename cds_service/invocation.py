@@ -153,7 +153,7 @@ def _evaluate(request: CDSRequest, prefetched: Prefetched, work: _Work, timings:
     group = "patient-view" if request.hook == "patient-view" else "orders"
     derived = engine.evaluate(group, profile, facts.facts)
     lap("rules")
-    render = RenderContext(locale=work.locale, profile=profile, patient_id=str(request.context["patientId"]))
+    render = RenderContext(locale=work.locale, profile=profile, patient_id=str(request.context["patientId"]), now=now)
     signatures: dict[str, str] = {}
     cards = render_cards(derived, facts, knowledge, render, signatures)
     lap("cards")

@@ -195,6 +195,7 @@ class Profile(_Model):
     superseded: Text | None = None
     unverified: list[str] = Field(default_factory=list)
     background: list[str] = Field(default_factory=list)
+    medication_coding: Literal["atc", "text"] = "atc"  # how medication proposals are coded for this profile's EHRs
 
 
 class Profiles(_Model):
@@ -274,6 +275,7 @@ class SuggestionTemplate(_Model):
     analyte: str | None = None
     when_missing: bool = False
     medication: MedicationProposal | None = None
+    after_weeks: tuple[int, int] | None = None  # a follow-up test: the created order carries this window
 
 
 class CardVariant(_Model):

@@ -542,8 +542,8 @@ def build() -> None:
     )
     p = "pv-nl-12"
     scenario(
-        "pv-nl-renal-mg-high-critical",
-        "Mg 1.25 above range with eGFR 40 on a Mg supplement: critical.",
+        "pv-nl-renal-mg-high",
+        "Mg 1.25 above range with eGFR 40 on a Mg supplement: warning (issue 10: no cited critical threshold).",
         "patient-view",
         [
             patient(p, "1940-12-12"),
@@ -552,7 +552,7 @@ def build() -> None:
             vitd_nl(p, 60),
             *nl_use(p, "101893", "A12CC10", "MAGNESIUMOXIDE TABLET 500MG"),
         ],
-        {"renal-caution-mg": "critical"},
+        {"renal-caution-mg": "warning"},
         ["mg-deficiency"],
         pid=p,
         shaped_on=NL,
@@ -1487,6 +1487,125 @@ def build_h10() -> None:
         ["vitd-deficiency", "vitd-insufficiency", "risk-group-testing"],
         pid=p,
         left_out=["does not decide the vitd25 category"],
+        shaped_on=NL,
+    )
+    p = "pv-nl-h10-7"
+    dead = patient(p, "1940-01-01")
+    dead["deceasedDateTime"] = "2026-11-20"
+    scenario(
+        "pv-nl-h10-deceased",
+        "Deceased patient (zib Patient.deceasedDateTime) with a deficient 25(OH)D: no cards, the extension says why.",
+        "patient-view",
+        [dead, vitd_nl(p, 18), mg(p, 0.6)],
+        {},
+        ["vitd-deficiency", "mg-deficiency", "risk-group-testing"],
+        pid=p,
+        left_out=["patient is deceased"],
+        shaped_on=NL,
+    )
+    p = "pv-us-h10-8"
+    dead = patient(p, "1940-01-01", nl=False)
+    dead["deceasedBoolean"] = True
+    scenario(
+        "pv-us-h10-deceased",
+        "Deceased patient (US Core deceasedBoolean) with low magnesium: no cards.",
+        "patient-view",
+        [dead, obs(p, "19123-9", 1.2, "mg/dL", low=1.6, high=2.6)],
+        {},
+        ["mg-deficiency"],
+        pid=p,
+        profile="us-endocrine-2011",
+        left_out=["patient is deceased"],
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-h10-9"
+    scenario(
+        "pv-nl-h10-vitd-deficient-on-colecalciferol",
+        "25(OH)D 22 nmol/L while colecalciferol is active: 'review dose and adherence', no second product proposed.",
+        "patient-view",
+        [
+            patient(p, "1964-02-10"),
+            vitd_nl(p, 22),
+            mg(p, 0.84),
+            egfr(p, 88),
+            *nl_use(p, "12345", "A11CC05", "Colecalciferol 800 IE tablet"),
+        ],
+        {"vitd-deficiency": "warning"},
+        ["vitd-insufficiency"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-h10-10"
+    scenario(
+        "pv-us-h10-vitd-deficient-hypercalcaemia",
+        "25(OH)D 15 ng/mL with calcium 11.0 mg/dL above the lab's range: 'do not start vitamin D'.",
+        "patient-view",
+        [
+            patient(p, "1955-05-05", nl=False),
+            obs(p, "62292-8", 15, "ng/mL"),
+            obs(p, "17861-6", 11.0, "mg/dL", low=8.5, high=10.2),
+            obs(p, "62238-1", 80, "mL/min/1.73m2", code="mL/min/{1.73_m2}"),
+        ],
+        {"vitd-deficiency": "warning"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-h10-11"
+    scenario(
+        "pv-nl-h10-mg-low-egfr-25",
+        "Magnesium 0.60 mmol/L with eGFR 25: low-magnesium card without an oral start (kidney-aware).",
+        "patient-view",
+        [patient(p, "1944-04-04"), mg(p, 0.60), egfr(p, 25), vitd_nl(p, 70)],
+        {"mg-deficiency": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "sg-nl-h10-12"
+    scenario(
+        "sg-nl-h10-125d-sarcoidosis",
+        "1,25(OH)2D ordered with sarcoidosis (ICD-10-NL D86.0): indicated, no card.",
+        "order-sign",
+        [patient(p, "1970-03-03"), condition(p, ICD10NL, "D86.0", "Sarcoïdose van long")],
+        {},
+        ["test-125d-not-status"],
+        pid=p,
+        drafts=[draft_lab(p, "62290-2", "1,25-Dihydroxyvitamin D")],
+        shaped_on=PDDI,
+    )
+    p = "sg-us-h10-13"
+    scenario(
+        "sg-us-h10-125d-egfr-25-uncoded",
+        "1,25(OH)2D ordered with eGFR 25 and no coded CKD: indicated, no card.",
+        "order-sign",
+        [patient(p, "1950-03-03", nl=False), obs(p, "62238-1", 25, "mL/min/1.73m2", code="mL/min/{1.73_m2}")],
+        {},
+        ["test-125d-not-status"],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[draft_lab(p, "62290-2", "1,25-Dihydroxyvitamin D")],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "pv-nl-h10-14"
+    scenario(
+        "pv-nl-h10-pth-high-calcium-high",
+        "PTH raised with calcium raised and 25(OH)D 25 nmol/L: primary hyperparathyroidism suspected, not secondary.",
+        "patient-view",
+        [
+            patient(p, "1958-06-06"),
+            vitd_nl(p, 25),
+            obs(p, "2731-8", 12.5, "pmol/L", low=1.6, high=6.9),
+            obs(p, "2000-8", 2.80, "mmol/l", low=2.20, high=2.60),
+            egfr(p, 75),
+        ],
+        {"pth-high-calcium-high": "warning"},
+        ["secondary-hyperparathyroidism"],
+        pid=p,
         shaped_on=NL,
     )
 

@@ -94,7 +94,6 @@ def test_egfr_sent_in_ml_per_min_is_read_per_1_73_m2(knowledge: Knowledge) -> No
     ("case", "reason"),
     [
         ("mg-unknown-unit", "unit 'mg%' unknown for mg"),
-        ("pth-pmoll", "unit 'pmol/L' unknown for pth"),  # conversion NOT VERIFIED: not guessed
         ("vitd-no-unit", "unit None unknown for vitd25"),
     ],
 )

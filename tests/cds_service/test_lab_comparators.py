@@ -103,3 +103,11 @@ def test_low_by_range_with_undecided_severity_is_low_and_says_so(knowledge: Know
     found = _findings(engine, facts.facts)
     assert "mg-low=yes" in found and "mg-critical=yes" not in found
     assert any("cannot decide value < 0.5" in r.reason for r in facts.reports), [r.reason for r in facts.reports]
+
+
+def test_pth_in_pmol_per_litre_converts_with_the_cited_factor(knowledge: Knowledge) -> None:
+    """Issue 10: PTH pmol/L x 9.0909 pg/mL (KDOQI 2003 writes 100-500 pg/mL as 11.0-55.0 pmol/L)."""
+    facts = facts_for(knowledge, [one("units-unknown", "pth-pmoll")])
+    (lab,) = [f for f in facts.facts if f["kind"] == "lab"]
+    assert lab["analyte"] == "pth" and lab["value"] == pytest.approx(8.0 * 9.0909)
+    assert facts.reports == []

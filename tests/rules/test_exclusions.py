@@ -13,7 +13,7 @@ import pytest
 from cds_service.engine import RuleEngine
 from cds_service.knowledge import Knowledge
 
-from .test_catalog import Fact, cards, flat, lab, order_lab
+from .test_catalog import Fact, absent, cards, cond, flat, lab, med, order_lab
 
 ORD = "orders"
 PV = "patient-view"
@@ -115,6 +115,98 @@ CASES: list[tuple[str, str, str, list[Fact], str, Any]] = [
         "retest-too-early",
         None,
     ),
+]
+
+
+VITD_LOW = lab("vitd25", 20)  # deficient under every profile
+VITD_MID = lab("vitd25", 40)  # insufficient under D-A-CH (30 to < 50 nmol/L)
+
+# (case, facts, code, the variants that must fire for that code; empty = quiet) -- patient-view, nl-be
+VARIANTS: list[tuple[str, list[Fact], str, set[str]]] = [
+    # starting vitamin D (create-medication-order on the default variant only)
+    ("vitd-start-ca-normal", flat(VITD_LOW, lab("ca", 2.4, "normal")), "vitd-deficiency", {"default"}),
+    ("vitd-start-no-ca", flat(VITD_LOW), "vitd-deficiency", {"default"}),
+    ("vitd-ca-high-by-range", flat(VITD_LOW, lab("ca", 2.7, "high")), "vitd-deficiency", {"hypercalcaemia"}),
+    ("vitd-ca-above-cited-limit", flat(VITD_LOW, lab("ca", 2.55)), "vitd-deficiency", {"hypercalcaemia"}),
+    ("vitd-ca-at-cited-limit", flat(VITD_LOW, lab("ca", 2.54)), "vitd-deficiency", {"default"}),
+    ("vitd-ca-range-wins", flat(VITD_LOW, lab("ca", 2.58, "normal")), "vitd-deficiency", {"default"}),
+    ("vitd-on-native", flat(VITD_LOW, med("vitd-native")), "vitd-deficiency", {"on-supplement"}),
+    ("vitd-on-active", flat(VITD_LOW, med("vitd-active")), "vitd-deficiency", {"active-form"}),
+    ("vitd-on-both", flat(VITD_LOW, med("vitd-native"), med("vitd-active")), "vitd-deficiency", {"active-form"}),
+    (
+        "vitd-active-ca-high",
+        flat(VITD_LOW, med("vitd-active"), lab("ca", 2.7, "high")),
+        "vitd-deficiency",
+        {"hypercalcaemia"},
+    ),
+    ("vitd-mid-start", flat(VITD_MID), "vitd-insufficiency", {"default"}),
+    ("vitd-mid-on-native", flat(VITD_MID, med("vitd-native")), "vitd-insufficiency", {"on-supplement"}),
+    ("vitd-mid-ca-high", flat(VITD_MID, lab("ca", 2.7, "high")), "vitd-insufficiency", {"hypercalcaemia"}),
+    ("vitd-mid-on-active-quiet", flat(VITD_MID, med("vitd-active")), "vitd-insufficiency", set()),
+    # mg-deficiency kidney-aware (eGFR < 30 = KDIGO G4)
+    ("mg-low-egfr-29", flat(lab("mg", 0.6, "low"), lab("egfr", 29.9)), "mg-deficiency", {"renal"}),
+    ("mg-low-egfr-30", flat(lab("mg", 0.6, "low"), lab("egfr", 30)), "mg-deficiency", {"default"}),
+    ("mg-low-ckd-coded", flat(lab("mg", 0.6, "low"), cond("ckd-g4-g5")), "mg-deficiency", {"renal"}),
+    ("mg-low-no-kidney", flat(lab("mg", 0.6, "low")), "mg-deficiency", {"default"}),
+    # secondary hyperparathyroidism requires calcium not high
+    (
+        "hpt2-ca-normal",
+        flat(VITD_LOW, lab("pth", 90, "high"), lab("ca", 2.3, "normal")),
+        "secondary-hyperparathyroidism",
+        {"default"},
+    ),
+    (
+        "hpt2-ca-high",
+        flat(VITD_LOW, lab("pth", 90, "high"), lab("ca", 2.7, "high")),
+        "secondary-hyperparathyroidism",
+        set(),
+    ),
+    (
+        "hpt1-ca-high",
+        flat(VITD_LOW, lab("pth", 90, "high"), lab("ca", 2.7, "high")),
+        "pth-high-calcium-high",
+        {"default"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "facts", "code", "variants"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_variant_row(engine: RuleEngine, case: str, facts: list[Fact], code: str, variants: set[str]) -> None:
+    # nl-be derives no insufficiency band (its 50 nmol/L is NOT VERIFIED, issue 11): those rows run under D-A-CH
+    profile = "dach" if code == "vitd-insufficiency" else "nl-be"
+    fired = {
+        str(d.fields["variant"])
+        for d in engine.evaluate(PV, profile, facts)
+        if d.kind == "card" and d.fields["code"] == code
+    }
+    assert fired == variants
+
+
+def test_only_the_default_variants_start_vitamin_d(knowledge: Knowledge) -> None:
+    """The start suggestion exists on the default variant only: never with hypercalcaemia or vitamin D active."""
+    for code in ("vitd-deficiency", "vitd-insufficiency"):
+        for name, variant in knowledge.cards[code].variants.items():
+            starts = [s for s in variant.suggestions if s.kind == "create-medication-order"]
+            assert bool(starts) == (name == "default"), (code, name)
+    assert not knowledge.cards["mg-deficiency"].variants["renal"].suggestions
+
+
+ORDER_125D = [order_lab("vitd125"), *absent("ckd", "parathyroid-disease")]
+CASES += [
+    # test-125d-not-status: quiet where 1,25(OH)2D is indicated
+    ("125d-no-indication-fires", ORD, "nl-be", flat(*ORDER_125D, lab("egfr", 30)), "test-125d-not-status", "info"),
+    ("125d-egfr-29-quiet", ORD, "nl-be", flat(*ORDER_125D, lab("egfr", 29.9)), "test-125d-not-status", None),
+    ("125d-ca-high-quiet", ORD, "nl-be", flat(*ORDER_125D, lab("ca", 2.7, "high")), "test-125d-not-status", None),
+    (
+        "125d-sarcoid-quiet",
+        ORD,
+        "nl-be",
+        flat(*ORDER_125D, cond("granulomatous-disease")),
+        "test-125d-not-status",
+        None,
+    ),
+    ("125d-active-d-quiet", ORD, "nl-be", flat(*ORDER_125D, med("vitd-active")), "test-125d-not-status", None),
+    ("125d-ckd-g4-coded-quiet", ORD, "nl-be", flat(*ORDER_125D, cond("ckd-g4-g5")), "test-125d-not-status", None),
 ]
 
 
