@@ -1608,6 +1608,23 @@ def build_h10() -> None:
         pid=p,
         shaped_on=NL,
     )
+    p = "pv-nl-h10-15"
+    scenario(
+        "pv-nl-h10-pth-high-calcium-normal",
+        "PTH raised, calcium normal, 25(OH)D 25 nmol/L: secondary hyperparathyroidism, not the referral card.",
+        "patient-view",
+        [
+            patient(p, "1958-06-06"),
+            vitd_nl(p, 25),
+            obs(p, "2731-8", 12.5, "pmol/L", low=1.6, high=6.9),
+            obs(p, "2000-8", 2.35, "mmol/l", low=2.20, high=2.60),
+            egfr(p, 75),
+        ],
+        {"secondary-hyperparathyroidism": "info", "vitd-deficiency": "warning"},
+        ["pth-high-calcium-high"],
+        pid=p,
+        shaped_on=NL,
+    )
 
 
 def h18_nl_use(
