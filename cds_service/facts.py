@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ._course import course_fields
 from ._dates import DAYS_PER_MONTH, age_months, age_years, to_datetime
 from ._dosage import DoseError, daily_dose
 from ._egfr import ckd_epi_2021
@@ -494,8 +495,13 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
                 "ingredient": match.ingredient or "unspecified",
                 **({"contains": "magnesium"} if med_class.contains_magnesium else {}),
             }
-            if course is not None:
-                fact["course_days"] = engine_number(course)  # the course's length as stated (daysSupply, bounds)
+            # the course's length where the data states it (daysSupply, bounds; else a statement's period or the
+            # dispensed supply x repeats, issue 10): open-ended courses stay "open" for the prolonged-use rules
+            fact |= (
+                course_fields(resource, dosages)
+                if course is None
+                else {"course": "bounded", "course_days": engine_number(course)}
+            )
             facts.add(fact, evidence)
             if is_draft and ref in subjects:
                 _order_fact(resource, match, med_class, medication, knowledge, facts, ref, _names(concepts))
@@ -695,7 +701,10 @@ def _order_fact(
                 dose_evidence.dose_note, dose_evidence.dose_reason = impossible, "no-dose"
             else:
                 _dose_fields(dose, fact, dose_evidence)
-    facts.add(fact, dose_evidence)
+    course = course_fields(resource, list(resource.dosageInstruction or []))
+    if "course_days" in fact:  # the dose arithmetic found a bounded regimen: that is the course
+        course = {"course": "bounded", "course_days": fact["course_days"]}
+    facts.add({**fact, **course}, dose_evidence)
 
 
 def _vitd_total(

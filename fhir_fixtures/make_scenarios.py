@@ -577,11 +577,11 @@ def build() -> None:
     p = "pv-nl-14"
     scenario(
         "pv-nl-carbamazepine-no-vitd",
-        "Carbamazepine without a 25(OH)D.",
+        "Carbamazepine without a 25(OH)D: one vitamin D advice card (issue 10), the medication card.",
         "patient-view",
         [patient(p, "1990-10-10"), mg(p, 0.82), *nl_use(p, "13943", "N03AF01", "CARBAMAZEPINE TABLET 200MG")],
-        {"vitd-lowering-medication": "info", "risk-group-testing": "info"},
-        [],
+        {"vitd-lowering-medication": "info"},
+        ["risk-group-testing"],
         pid=p,
         shaped_on=NL,
     )
@@ -678,22 +678,22 @@ def build() -> None:
     p = "pv-nl-19"
     scenario(
         "pv-nl-elderly-no-vitd",
-        "78 years old, no 25(OH)D in 12 months: test advice (NL/BE).",
+        "78 years old, no 25(OH)D in 12 months: no test advice for age alone (issue 10: supplement, not test).",
         "patient-view",
         [patient(p, "1948-01-20"), mg(p, 0.85), vitd_nl(p, 40, date="2025-06-01")],
-        {"risk-group-testing": "info"},
-        ["vitd-insufficiency"],
+        {},
+        ["vitd-insufficiency", "risk-group-testing"],
         pid=p,
         shaped_on=NL,
     )
     p = "pv-nl-20"
     scenario(
         "pv-nl-pregnant-no-vitd",
-        "Pregnancy (SNOMED) without 25(OH)D.",
+        "Pregnancy (SNOMED) without 25(OH)D: no test advice for pregnancy alone (issue 10).",
         "patient-view",
         [patient(p, "1994-04-14"), condition(p, SCT, "77386006", "Pregnant"), mg(p, 0.8)],
-        {"risk-group-testing": "info"},
-        [],
+        {},
+        ["risk-group-testing"],
         pid=p,
         shaped_on=NL,
     )
@@ -1622,6 +1622,103 @@ def build_h10() -> None:
         ],
         {"secondary-hyperparathyroidism": "info", "vitd-deficiency": "warning"},
         ["pth-high-calcium-high"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h10-16"
+    short_ppi = nl_use(p, "40207", "A02BC01", "OMEPRAZOL CAPSULE MSR 20MG", start="2026-11-15")
+    short_ppi[1]["effectivePeriod"]["end"] = "2026-11-29"
+    scenario(
+        "pv-nl-h10-ppi-two-week-course",
+        "Omeprazole for a two-week course (zib MedicationUse with an end date), no magnesium: no PPI card.",
+        "patient-view",
+        [patient(p, "1970-07-07"), vitd_nl(p, 60), egfr(p, 80), *short_ppi],
+        {},
+        ["mg-loss-ppi"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "sg-us-h10-17"
+    course = draft_med(
+        p,
+        [{"system": ATC, "code": "A11CC05"}],
+        "Cholecalciferol 50,000 IU weekly for 8 weeks",
+        (50000, "IU", "[iU]"),
+        1,
+        1,
+        "wk",
+    )
+    course["dosageInstruction"][0]["timing"]["repeat"]["boundsDuration"] = {
+        "value": 8,
+        "unit": "wk",
+        "system": UCUM,
+        "code": "wk",
+    }
+    scenario(
+        "sg-us-h10-vitd-high-dose-course-deficient",
+        "50,000 IU weekly for 8 weeks with 25(OH)D 10 ng/mL: a bounded course for a deficiency, info without cancel.",
+        "order-sign",
+        [
+            patient(p, "1966-06-06", nl=False),
+            obs(p, "62292-8", 10, "ng/mL"),
+            obs(p, "62238-1", 85, "mL/min/1.73m2", code="mL/min/{1.73_m2}"),
+        ],
+        {"vitd-dose-above-ul": "info"},
+        [],
+        pid=p,
+        profile="us-nam-2011",
+        drafts=[course],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "pv-nl-h10-18"
+    scenario(
+        "pv-nl-h10-age-80-no-test-advice",
+        "Aged 80 without 25(OH)D and no other indication: no test advice (Gezondheidsraad: supplement, not test).",
+        "patient-view",
+        [patient(p, "1946-01-01"), mg(p, 0.85), egfr(p, 70)],
+        {},
+        ["risk-group-testing"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-h10-19"
+    scenario(
+        "pv-us-h10-coeliac-no-vitd",
+        "Coeliac disease (SNOMED) without 25(OH)D: testing is indicated (malabsorption).",
+        "patient-view",
+        [patient(p, "1985-01-01", nl=False), condition(p, SCT, "396331005", "Celiac disease")],
+        {"risk-group-testing": "info"},
+        [],
+        pid=p,
+        profile="us-nam-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-nl-h10-20"
+    scenario(
+        "pv-nl-h10-alcohol-no-mg",
+        "Alcohol use disorder (ICD-10-NL F10.2) without a magnesium result: magnesium-loss risk, test advice.",
+        "patient-view",
+        [
+            patient(p, "1968-01-01"),
+            condition(p, ICD10NL, "F10.2", "Alcoholafhankelijkheid"),
+            vitd_nl(p, 60),
+            egfr(p, 80),
+        ],
+        {"mg-loss-condition": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h10-21"
+    scenario(
+        "pv-nl-h10-alcohol-mg-measured",
+        "Alcohol use disorder with a normal magnesium on file: no magnesium-loss card.",
+        "patient-view",
+        [patient(p, "1968-01-01"), condition(p, ICD10NL, "F10.2", "Alcoholafhankelijkheid"), mg(p, 0.85), egfr(p, 80)],
+        {},
+        ["mg-loss-condition"],
         pid=p,
         shaped_on=NL,
     )

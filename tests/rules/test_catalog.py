@@ -36,7 +36,8 @@ def _mg(med_class: str) -> Fact:
 
 
 def med(med_class: str, draft: str = "no", ingredient: str = "unspecified") -> Fact:
-    fact = {"kind": "med", "class": med_class, "draft": draft, "route": "oral", "ingredient": ingredient}
+    # course: "open" as the facts step writes it when no end or course length is recorded (issue 10)
+    fact = {"kind": "med", "class": med_class, "draft": draft, "route": "oral", "ingredient": ingredient, "course": "open"}
     return {**fact, **_mg(med_class)}
 
 
@@ -59,6 +60,7 @@ def order(med_class: str, dose: float | None = None) -> list[Fact]:
         "type": "medication",
         "class": med_class,
         "ingredient": "unspecified",
+        "course": "open",
         **_mg(med_class),
     }
     if dose is not None:
@@ -203,7 +205,7 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "dach",
         flat(med("systemic-corticosteroid"), lab("vitd25", 40)),
         "vitd-lowering-medication",
-        "info",
+        None,  # issue 10: one vitamin D advice card, the insufficiency card advises (rule vitd-lowering-medication-low removed)
     ),
     (
         "aed-vitd-ok",
@@ -295,20 +297,31 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "secondary-hyperparathyroidism",
         None,
     ),
-    ("risk-age-70", PV, "nl-be", flat(patient(70), missing("vitd25")), "risk-group-testing", "info"),
+    # issue 10: testing only where a guideline indicates it (malabsorption, kidney/liver disease), not for age,
+    # pregnancy or medication alone (the medication has its own card); tests/rules/test_exclusions.py
+    ("risk-age-70", PV, "nl-be", flat(patient(70), missing("vitd25")), "risk-group-testing", None),
     ("risk-age-69", PV, "nl-be", flat(patient(69), missing("vitd25")), "risk-group-testing", None),
-    ("risk-age-70-dach", PV, "dach", flat(patient(70), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-age-70-dach", PV, "dach", flat(patient(70), missing("vitd25")), "risk-group-testing", None),
     ("risk-age-70-us-off", PV, "us-endocrine-2011", flat(patient(70), missing("vitd25")), "risk-group-testing", None),
-    ("risk-pregnancy", PV, "nl-be", flat(cond("pregnancy"), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-pregnancy", PV, "nl-be", flat(cond("pregnancy"), missing("vitd25")), "risk-group-testing", None),
     ("risk-coeliac", PV, "nl-be", flat(cond("coeliac-disease"), missing("vitd25")), "risk-group-testing", "info"),
-    ("risk-ppi", PV, "nl-be", flat(med("ppi"), missing("vitd25")), "risk-group-testing", "info"),
+    ("risk-ppi", PV, "nl-be", flat(med("ppi"), missing("vitd25")), "risk-group-testing", None),
     (
         "risk-steroid",
         PV,
         "nl-be",
         flat(med("systemic-corticosteroid"), missing("vitd25")),
         "risk-group-testing",
-        "info",
+        None,
+    ),
+    ("mg-loss-alcohol", PV, "nl-be", flat(cond("alcohol-use-disorder"), missing("mg")), "mg-loss-condition", "info"),
+    (
+        "mg-loss-alcohol-measured",
+        PV,
+        "nl-be",
+        flat(cond("alcohol-use-disorder"), lab("mg", 0.8, "normal")),
+        "mg-loss-condition",
+        None,
     ),
     ("risk-measured", PV, "nl-be", flat(patient(80), lab("vitd25", 60)), "risk-group-testing", None),
     # order-select / order-sign

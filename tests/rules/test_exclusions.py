@@ -13,7 +13,8 @@ import pytest
 from cds_service.engine import RuleEngine
 from cds_service.knowledge import Knowledge
 
-from .test_catalog import Fact, absent, cards, cond, flat, lab, med, order_lab
+from .test_catalog import Fact, absent, cards, cond, flat, lab, med, order_lab, patient
+from .test_catalog import missing as missing_lab
 
 ORD = "orders"
 PV = "patient-view"
@@ -210,14 +211,203 @@ CASES += [
 ]
 
 
+def test_retest_too_early_never_suggests_cancelling(knowledge: Knowledge) -> None:
+    """Info only: the clinician decides whether to repeat the test (issue 10 item 3)."""
+    for variant in knowledge.cards["retest-too-early"].variants.values():
+        assert not any(s.kind in ("delete-order", "replace-order-with-lab") for s in variant.suggestions)
+
+
+def _order_med(med_class: str, dose: float, course_days: float | None = None) -> list[Fact]:
+    fact: Fact = {"kind": "order", "type": "medication", "class": med_class, "daily_dose": dose, "dose": "computed"}
+    fact |= {"course": "open"} if course_days is None else {"course": "bounded", "course_days": course_days}
+    return [fact, med(med_class, draft="yes")]
+
+
+def _med_course(med_class: str, course_days: float | None) -> Fact:
+    fact = med(med_class)
+    return fact | ({"course": "open"} if course_days is None else {"course": "bounded", "course_days": course_days})
+
+
+ADULT = patient(50)
+CASES += [
+    # course length: magnesium loss concerns prolonged use (FDA 2011: at least three months)
+    ("ppi-open-fires", PV, "nl-be", flat(_med_course("ppi", None), missing_lab("mg")), "mg-loss-ppi", "info"),
+    ("ppi-89d-quiet", PV, "nl-be", flat(_med_course("ppi", 89.9), missing_lab("mg")), "mg-loss-ppi", None),
+    ("ppi-90d-fires", PV, "nl-be", flat(_med_course("ppi", 90), missing_lab("mg")), "mg-loss-ppi", "info"),
+    ("ppi-14d-low-mg-quiet", PV, "nl-be", flat(_med_course("ppi", 14), lab("mg", 0.6, "low")), "mg-loss-ppi", None),
+    (
+        "loop-14d-quiet",
+        PV,
+        "nl-be",
+        flat(_med_course("loop-diuretic", 14), missing_lab("mg")),
+        "mg-loss-diuretic",
+        None,
+    ),
+    (
+        "loop-open-fires",
+        PV,
+        "nl-be",
+        flat(_med_course("loop-diuretic", None), missing_lab("mg")),
+        "mg-loss-diuretic",
+        "info",
+    ),
+    (
+        "steroid-5d-quiet",
+        PV,
+        "nl-be",
+        flat(_med_course("systemic-corticosteroid", 5), missing_lab("vitd25")),
+        "vitd-lowering-medication",
+        None,
+    ),
+    (
+        "steroid-90d-fires",
+        PV,
+        "nl-be",
+        flat(_med_course("systemic-corticosteroid", 90), missing_lab("vitd25")),
+        "vitd-lowering-medication",
+        "info",
+    ),
+    ("order-ppi-14d-quiet", ORD, "nl-be", flat(*_order_med("ppi", 40, 14), missing_lab("mg")), "mg-loss-ppi", None),
+    ("order-ppi-open-fires", ORD, "nl-be", flat(*_order_med("ppi", 40), missing_lab("mg")), "mg-loss-ppi", "info"),
+    ("order-ppi-90d-fires", ORD, "nl-be", flat(*_order_med("ppi", 40, 90), missing_lab("mg")), "mg-loss-ppi", "info"),
+    # upper-limit cards: a bounded course for a documented deficiency is info without a cancel suggestion
+    (
+        "ul-vitd-maintenance-warning",
+        ORD,
+        "nl-be",
+        flat(*_order_med("vitd-native", 125), ADULT, lab("vitd25", 60)),
+        "vitd-dose-above-ul",
+        "warning",
+    ),
+    (
+        "ul-vitd-course-deficient-info",
+        ORD,
+        "nl-be",
+        flat(*_order_med("vitd-native", 125, 56), ADULT, lab("vitd25", 20)),
+        "vitd-dose-above-ul",
+        "info",
+    ),
+    (
+        "ul-vitd-course-90d-info",
+        ORD,
+        "nl-be",
+        flat(*_order_med("vitd-native", 125, 90), ADULT, lab("vitd25", 20)),
+        "vitd-dose-above-ul",
+        "info",
+    ),
+    (
+        "ul-vitd-course-91d-warning",
+        ORD,
+        "nl-be",
+        flat(*_order_med("vitd-native", 125, 91), ADULT, lab("vitd25", 20)),
+        "vitd-dose-above-ul",
+        "warning",
+    ),
+    (
+        "ul-vitd-open-deficient-warning",
+        ORD,
+        "nl-be",
+        flat(*_order_med("vitd-native", 125), ADULT, lab("vitd25", 20)),
+        "vitd-dose-above-ul",
+        "warning",
+    ),
+    (
+        "ul-vitd-course-not-deficient-warning",
+        ORD,
+        "nl-be",
+        flat(*_order_med("vitd-native", 125, 56), ADULT, lab("vitd25", 60)),
+        "vitd-dose-above-ul",
+        "warning",
+    ),
+    (
+        "ul-mg-course-low-info",
+        ORD,
+        "nl-be",
+        flat(*_order_med("mg-supplement", 400, 28), ADULT, lab("mg", 0.6, "low")),
+        "mg-dose-above-ul",
+        "info",
+    ),
+    (
+        "ul-mg-maintenance-warning",
+        ORD,
+        "nl-be",
+        flat(*_order_med("mg-supplement", 400), ADULT, lab("mg", 0.8, "normal")),
+        "mg-dose-above-ul",
+        "warning",
+    ),
+    # risk-group testing by indication only, quiet when supplemented, one vitamin D advice card
+    ("risk-age-alone-quiet", PV, "nl-be", flat(patient(80), missing_lab("vitd25")), "risk-group-testing", None),
+    (
+        "risk-coeliac-fires",
+        PV,
+        "nl-be",
+        flat(patient(40), cond("coeliac-disease"), missing_lab("vitd25")),
+        "risk-group-testing",
+        "info",
+    ),
+    (
+        "risk-coeliac-us-fires",
+        PV,
+        "us-endocrine-2011",
+        flat(patient(40), cond("coeliac-disease"), missing_lab("vitd25")),
+        "risk-group-testing",
+        "info",
+    ),
+    (
+        "risk-coeliac-supplemented-quiet",
+        PV,
+        "nl-be",
+        flat(cond("coeliac-disease"), med("vitd-native"), missing_lab("vitd25")),
+        "risk-group-testing",
+        None,
+    ),
+    (
+        "risk-ckd-steroid-one-card",
+        PV,
+        "nl-be",
+        flat(cond("ckd"), med("systemic-corticosteroid"), missing_lab("vitd25")),
+        "risk-group-testing",
+        None,
+    ),
+    ("risk-pregnancy-no-test", PV, "nl-be", flat(cond("pregnancy"), missing_lab("vitd25")), "risk-group-testing", None),
+    # magnesium-loss conditions (alcohol, chronic diarrhoea, malabsorption)
+    (
+        "mg-alcohol-fires",
+        PV,
+        "nl-be",
+        flat(cond("alcohol-use-disorder"), missing_lab("mg")),
+        "mg-loss-condition",
+        "info",
+    ),
+    (
+        "mg-diarrhoea-fires",
+        PV,
+        "nl-be",
+        flat(cond("chronic-diarrhoea"), missing_lab("mg")),
+        "mg-loss-condition",
+        "info",
+    ),
+    (
+        "mg-alcohol-measured-quiet",
+        PV,
+        "nl-be",
+        flat(cond("alcohol-use-disorder"), lab("mg", 0.8, "normal")),
+        "mg-loss-condition",
+        None,
+    ),
+    (
+        "mg-alcohol-ppi-one-card",
+        PV,
+        "nl-be",
+        flat(cond("alcohol-use-disorder"), _med_course("ppi", None), missing_lab("mg")),
+        "mg-loss-condition",
+        None,
+    ),
+]
+
+
 @pytest.mark.parametrize(("case", "group", "profile", "facts", "code", "indicator"), CASES, ids=[c[0] for c in CASES])
 def test_exclusion_row(
     engine: RuleEngine, case: str, group: str, profile: str, facts: list[Fact], code: str, indicator: str | None
 ) -> None:
     assert cards(engine, group, profile, facts).get(code) == indicator
-
-
-def test_retest_too_early_never_suggests_cancelling(knowledge: Knowledge) -> None:
-    """Info only: the clinician decides whether to repeat the test (issue 10 item 3)."""
-    for variant in knowledge.cards["retest-too-early"].variants.values():
-        assert not any(s.kind in ("delete-order", "replace-order-with-lab") for s in variant.suggestions)

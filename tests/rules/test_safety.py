@@ -1,7 +1,7 @@
 """Issue 10 "Done when": safety properties over generated records, through the engine and the card renderer.
 
 - no card suggests deleting an order after an abnormal previous result (of that order's analyte/medication);
-- no response holds two suggestions that create the same resource;
+- no response holds two suggestions that create the same resource, nor more than one vitamin D advice card;
 - no card is `critical` unless every rule that can make it critical rests on a threshold whose cited source
   sets a critical limit (`sets_critical: true` in rules/profiles.yaml) and the card cites that source.
 """
@@ -20,6 +20,8 @@ from cds_service.engine import RuleEngine
 from cds_service.facts import Evidence, FactSet
 from cds_service.knowledge import Knowledge, Rule, load_knowledge
 
+# issue 10 item 5: never more than one vitamin D advice card per response
+VITD_ADVICE = {"vitd-deficiency", "vitd-insufficiency", "vitd-excess", "vitd-lowering-medication", "risk-group-testing"}
 PROFILES = ["nl-be", "dach", "us-endocrine-2011"]
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 ANALYTES = {
@@ -109,13 +111,18 @@ def _setup() -> tuple[Knowledge, RuleEngine]:
 
 
 def _abnormal(facts: list[dict[str, Any]], derived: list[Any]) -> set[str]:
-    """Analytes (and the medication classes that treat them) with an abnormal latest result."""
+    """Orders no card may suggest cancelling: a lab order whose previous result was abnormal (a repeat is the
+    clinician's call), and a supplement order for a documented deficiency (upper-limit cards then inform)."""
     out: set[str] = set()
     findings = {(d.fields["code"], d.fields.get("value")) for d in derived if d.kind == "finding"}
     if findings & {("vitd-status", "deficient"), ("vitd-status", "high"), ("vitd-status", "harmful")}:
-        out |= {"vitd25", "vitd-native"}
+        out.add("vitd25")
+    if ("vitd-status", "deficient") in findings:
+        out.add("vitd-native")
     if findings & {("mg-low", "yes"), ("mg-critical", "yes"), ("mg-high", "yes")}:
-        out |= {"mg", "mg-supplement"}
+        out.add("mg")
+    if findings & {("mg-low", "yes"), ("mg-critical", "yes")}:
+        out.add("mg-supplement")
     return out
 
 
@@ -145,6 +152,9 @@ def test_generated_records_get_safe_cards(record: Any, profile: str, group: str,
             code = card.source.topic.code if card.source.topic else ""
             assert code in _critical_backed(knowledge), f"{code} is critical without a cited critical threshold"
     assert len(created) == len(set(created)), f"two suggestions create the same resource: {created}"
+    codes = [c.source.topic.code for c in cards if c.source.topic]
+    advice = [c for c in codes if c in VITD_ADVICE]
+    assert len(advice) <= 1, f"more than one vitamin D advice card: {advice}"
 
 
 def _thresholds(rule: Rule) -> set[str]:
