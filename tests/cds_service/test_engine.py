@@ -17,7 +17,7 @@ from ..conftest import AppClient
 
 LOW_MG: list[dict[str, Any]] = [
     {"kind": "lab", "analyte": "mg", "value": 0.6, "flag": "low", "age_days": 3.0, "id": "lab:0"},
-    {"kind": "med", "class": "ppi", "draft": "no", "route": "oral", "id": "med:1"},
+    {"kind": "med", "class": "ppi", "draft": "no", "route": "oral", "course": "open", "id": "med:1"},
 ]
 
 
