@@ -497,11 +497,15 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
             }
             # the course's length where the data states it (daysSupply, bounds; else a statement's period or the
             # dispensed supply x repeats, issue 10): open-ended courses stay "open" for the prolonged-use rules
-            fact |= (
-                course_fields(resource, dosages)
-                if course is None
-                else {"course": "bounded", "course_days": engine_number(course)}
-            )
+            # one dispense's supply is not the planned course (repeat dispenses are long-term use): open
+            if kind in ("MedicationDispense", "MedicationAdministration"):
+                fact |= {"course": "open"} | ({"course_days": engine_number(course)} if course is not None else {})
+            else:
+                fact |= (
+                    course_fields(resource, dosages)
+                    if course is None
+                    else {"course": "bounded", "course_days": engine_number(course)}
+                )
             facts.add(fact, evidence)
             if is_draft and ref in subjects:
                 _order_fact(resource, match, med_class, medication, knowledge, facts, ref, _names(concepts))
