@@ -37,7 +37,14 @@ def _mg(med_class: str) -> Fact:
 
 def med(med_class: str, draft: str = "no", ingredient: str = "unspecified") -> Fact:
     # course: "open" as the facts step writes it when no end or course length is recorded (issue 10)
-    fact = {"kind": "med", "class": med_class, "draft": draft, "route": "oral", "ingredient": ingredient, "course": "open"}
+    fact = {
+        "kind": "med",
+        "class": med_class,
+        "draft": draft,
+        "route": "oral",
+        "ingredient": ingredient,
+        "course": "open",
+    }
     return {**fact, **_mg(med_class)}
 
 
