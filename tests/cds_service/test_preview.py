@@ -235,6 +235,13 @@ def test_labels_keyboard_and_indicator_contrast(base_url: str, plan: Plan, tmp_p
                 break
             page.keyboard.press("ArrowDown")
         assert page.eval_on_selector("#scenario", "e => e.value") == target
+        # the profile in which the plan's scenario carries a suggestion (the default one may show none)
+        page.focus("#profile")
+        for _ in range(len(PROFILES) + 2):
+            if page.eval_on_selector("#profile", "e => e.value") == plan.first:
+                break
+            page.keyboard.press("ArrowDown")
+        assert page.eval_on_selector("#profile", "e => e.value") == plan.first
         page.focus("#show")
         with page.expect_navigation():
             page.keyboard.press("Enter")
