@@ -1,40 +1,63 @@
 """How long a medication course is planned to last, when the record says so (issue 10: course length).
 
-Read from, in this order: a stated course in the dosage timing (`boundsDuration`, `boundsPeriod`), a
-MedicationStatement's `effectivePeriod` with both start and end, and a MedicationRequest's
+One reading for every medication resource, in this order: a dispense's `daysSupply`, an administration's
+`effectivePeriod`, a stated course in the dosage timing (`boundsDuration`, `boundsPeriod`; the longest),
+a MedicationStatement's `effectivePeriod` with both start and end, and a MedicationRequest's
 `dispenseRequest.expectedSupplyDuration` x (1 + `numberOfRepeatsAllowed`). Anything else is open-ended:
-rules about prolonged use then still apply (never guessed short).
+rules about prolonged use then still apply (never guessed short). A length no course can have (negative,
+not finite, longer than MAX_COURSE_DAYS) is a data error: not used, and said so.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
-from ._dates import to_datetime
+from ._dates import duration_days, period_days
 
-_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
-
-
-def course_fields(resource: Any, dosages: list[Any]) -> dict[str, Any]:
-    """`{"course": "bounded", "course_days": n}` or `{"course": "open"}`, for med and order facts."""
-    days = course_days(resource, dosages)
-    return {"course": "open"} if days is None else {"course": "bounded", "course_days": round(days, 2)}
+MAX_COURSE_DAYS = 1e6  # a course longer than ~2,700 years is a data error: its length is not used (reported)
 
 
-def course_days(resource: Any, dosages: list[Any]) -> float | None:
+@dataclass(frozen=True)
+class Course:
+    """The course length read from one resource: `days` when usable, else `impossible` says why (or neither)."""
+
+    days: float | None = None
+    impossible: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """`{"course": "bounded", "course_days": n}` or `{"course": "open"}`, for med and order facts."""
+        if self.days is None:
+            return {"course": "open"}
+        return {"course": "bounded", "course_days": round(self.days, 2)}
+
+
+def course_of(resource: Any, kind: str, dosages: list[Any]) -> Course:
+    days = _stated_days(resource, kind, dosages)
+    if days is None:
+        return Course()
+    if not (math.isfinite(days) and 0 <= days < MAX_COURSE_DAYS):
+        return Course(impossible=f"a course of {days:.6g} days is not possible; length not used")
+    return Course(days)
+
+
+def _stated_days(resource: Any, kind: str, dosages: list[Any]) -> float | None:
+    if kind == "MedicationDispense" and resource.daysSupply is not None:
+        return duration_days(resource.daysSupply, default_unit="d")
+    if kind == "MedicationAdministration" and resource.effectivePeriod is not None:
+        return period_days(resource.effectivePeriod)
     stated = [d for d in (_timing_days(dosage) for dosage in dosages if dosage is not None) if d is not None]
     if stated:
         return max(stated)
-    period = getattr(resource, "effectivePeriod", None)
-    if period is not None and period.start is not None and period.end is not None:
-        start, end = to_datetime(period.start), to_datetime(period.end)
-        if start is not None and end is not None and end >= start:
-            return (end - start).total_seconds() / 86400
+    if kind == "MedicationStatement":
+        days = period_days(getattr(resource, "effectivePeriod", None))
+        if days is not None:
+            return days
     dispense = getattr(resource, "dispenseRequest", None)
-    supply = getattr(dispense, "expectedSupplyDuration", None) if dispense is not None else None
-    days = _duration_days(supply)
-    if days is not None:
-        return days * (1 + int(getattr(dispense, "numberOfRepeatsAllowed", None) or 0))
+    supply = duration_days(getattr(dispense, "expectedSupplyDuration", None)) if dispense is not None else None
+    if supply is not None:
+        return supply * (1 + int(getattr(dispense, "numberOfRepeatsAllowed", None) or 0))
     return None
 
 
@@ -42,21 +65,5 @@ def _timing_days(dosage: Any) -> float | None:
     repeat = dosage.timing.repeat if dosage.timing is not None else None
     if repeat is None:
         return None
-    days = _duration_days(repeat.boundsDuration)
-    if days is not None:
-        return days
-    period = repeat.boundsPeriod
-    if period is not None and period.start is not None and period.end is not None:
-        start, end = to_datetime(period.start), to_datetime(period.end)
-        if start is not None and end is not None and end >= start:
-            return (end - start).total_seconds() / 86400
-    return None
-
-
-def _duration_days(duration: Any) -> float | None:
-    if duration is None or duration.value is None:
-        return None
-    unit = duration.code or duration.unit
-    if unit not in _DAYS:
-        return None
-    return float(duration.value) * _DAYS[unit]
+    days = duration_days(repeat.boundsDuration)
+    return days if days is not None else period_days(repeat.boundsPeriod)

@@ -34,3 +34,44 @@ def age_months(birth: date, now: datetime) -> float:
     """Completed months of age (upper intake levels for infants change at 6 and 12 months)."""
     today = now.date()
     return float((today.year - birth.year) * 12 + today.month - birth.month - (today.day < birth.day))
+
+
+# UCUM duration units (boundsDuration, maxDosePerPeriod, daysSupply, expectedSupplyDuration) and the English
+# words some systems send instead; one table for every duration the service reads.
+DURATION_DAYS = {
+    "s": 1 / 86400,
+    "min": 1 / 1440,
+    "h": 1 / 24,
+    "d": 1.0,
+    "day": 1.0,
+    "days": 1.0,
+    "wk": 7.0,
+    "week": 7.0,
+    "weeks": 7.0,
+    "mo": DAYS_PER_MONTH,
+    "month": DAYS_PER_MONTH,
+    "months": DAYS_PER_MONTH,
+    "a": 365.25,
+}
+
+
+def duration_days(quantity: Any, *, default_unit: str | None = None) -> float | None:
+    """A FHIR Duration/Quantity in days; None without a value or with a unit that is not a duration.
+
+    `default_unit` only where the element itself names the unit (MedicationDispense.daysSupply).
+    """
+    if quantity is None or quantity.value is None:
+        return None
+    unit = str(quantity.code or quantity.unit or default_unit or "").strip().lower()
+    factor = DURATION_DAYS.get(unit)
+    return None if factor is None else float(quantity.value) * factor
+
+
+def period_days(period: Any) -> float | None:
+    """Days from a Period's start to its end; None unless both are set and the end is not before the start."""
+    if period is None:
+        return None
+    start, end = to_datetime(period.start), to_datetime(period.end)
+    if start is None or end is None or end < start:
+        return None
+    return (end - start).total_seconds() / 86400

@@ -16,21 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ._dates import to_datetime
+from ._dates import DURATION_DAYS, duration_days, to_datetime
 from .knowledge import Ingredient, Knowledge, normalise_unit
 from .product_names import strength_of
 
-_PERIOD_DAYS = {
-    "s": 1 / 86400,
-    "min": 1 / 1440,
-    "h": 1 / 24,
-    "d": 1.0,
-    "wk": 7.0,
-    "mo": 365.25 / 12,
-    "a": 365.25,
-}
-# UCUM duration units as they appear in boundsDuration / maxDosePerPeriod.denominator.
-_DURATION_DAYS = {**_PERIOD_DAYS, "day": 1.0, "days": 1.0, "week": 7.0, "weeks": 7.0, "month": 365.25 / 12}
+# Timing.repeat.periodUnit: the UCUM codes FHIR binds it to (the words some systems send count only in Durations)
+_PERIOD_DAYS = {unit: DURATION_DAYS[unit] for unit in ("s", "min", "h", "d", "wk", "mo", "a")}
 # HL7 v3 GTSAbbreviation timing codes with one unambiguous meaning: (times, per days).
 _TIMING_CODES = {
     "QD": (1, 1.0),
@@ -249,20 +240,12 @@ def _max_per_day(ratio: Any, convert: _Converter) -> float:
     numerator, denominator = ratio.numerator, ratio.denominator
     if numerator is None or denominator is None or numerator.value is None or denominator.value is None:
         raise DoseError("maxDosePerPeriod without a numerator and a denominator", "as-needed")
-    days = _duration_days(denominator)
+    days = duration_days(denominator)
     if days is None or days <= 0:
         raise DoseError(
             f"maxDosePerPeriod period unit {denominator.code or denominator.unit!r} not understood", "as-needed"
         )
     return convert(numerator) / days
-
-
-def _duration_days(quantity: Any) -> float | None:
-    unit = normalise_unit(quantity.code or quantity.unit or "")
-    factor = _DURATION_DAYS.get(unit)
-    if factor is None or quantity.value is None:
-        return None
-    return float(quantity.value) * factor
 
 
 def _times_per_day(timing: Any) -> tuple[float | None, bool]:
@@ -327,13 +310,13 @@ def _course(timing: Any, rate: float | None) -> tuple[float | None, float | None
 
 def _bounds_days(repeat: Any) -> float | None:
     if repeat.boundsDuration is not None:
-        days = _duration_days(repeat.boundsDuration)
+        days = duration_days(repeat.boundsDuration)
         if days is None:
             raise DoseError("boundsDuration unit not understood", "schedule")
         return days
     if repeat.boundsRange is not None:
         high = repeat.boundsRange.high
-        days = _duration_days(high) if high is not None else None
+        days = duration_days(high) if high is not None else None
         if days is None:
             raise DoseError("boundsRange without an understood upper end", "schedule")
         return days

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ._course import course_fields
-from ._dates import DAYS_PER_MONTH, age_months, age_years, to_datetime
+from ._course import MAX_COURSE_DAYS, course_of
+from ._dates import DAYS_PER_MONTH, age_months, age_years, duration_days, to_datetime
 from ._dosage import DoseError, daily_dose
 from ._egfr import ckd_epi_2021
 from ._lab_values import LabValue, interval_ends, read_value, unit_factor
@@ -31,7 +31,6 @@ Fact = dict[str, Any]
 # Infinity: every number in a fact is finite, below ENGINE_MAX, and never closer to zero than ENGINE_MIN.
 ENGINE_MAX = 1e15
 ENGINE_MIN = 1e-4
-MAX_COURSE_DAYS = 1e6  # a course longer than ~2,700 years is a data error: its length is not used (reported)
 INTERPRETATION_LOW = {"L", "LL", "LU", "<"}
 INTERPRETATION_HIGH = {"H", "HH", "HU", ">"}
 INTERPRETATION_NORMAL = {"N"}
@@ -468,12 +467,9 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
         route = _route(dosages)
         if route == "unknown":  # no route sent: the dose form in the product's name or Medication.form says it
             route = _route_from_product(concepts, medication) or "unknown"
-        course = _course_days(resource, kind, dosages)
-        if course is not None and not (math.isfinite(course) and 0 <= course < MAX_COURSE_DAYS):
-            facts.reports.append(
-                Report("facts", ref, f"a course of {course:.6g} days is not possible; length not used")
-            )
-            course = None
+        course = course_of(resource, kind, dosages)
+        if course.impossible is not None:
+            facts.reports.append(Report("facts", ref, course.impossible))
         for match in classify_medication(concepts, knowledge):
             med_class = knowledge.medications.classes[match.med_class]
             if not _route_allows(med_class, match, route, facts, ref):
@@ -499,13 +495,11 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
             # dispensed supply x repeats, issue 10): open-ended courses stay "open" for the prolonged-use rules
             # one dispense's supply is not the planned course (repeat dispenses are long-term use): open
             if kind in ("MedicationDispense", "MedicationAdministration"):
-                fact |= {"course": "open"} | ({"course_days": engine_number(course)} if course is not None else {})
-            else:
-                fact |= (
-                    course_fields(resource, dosages)
-                    if course is None
-                    else {"course": "bounded", "course_days": engine_number(course)}
+                fact |= {"course": "open"} | (
+                    {"course_days": engine_number(round(course.days, 2))} if course.days is not None else {}
                 )
+            else:
+                fact |= _engine_course(course.fields())
             facts.add(fact, evidence)
             if is_draft and ref in subjects:
                 _order_fact(resource, match, med_class, medication, knowledge, facts, ref, _names(concepts))
@@ -554,44 +548,12 @@ def _route_from_product(concepts: list[Any], medication: Any) -> str | None:
     return None
 
 
-_DURATION_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "mo": 30.4375, "a": 365.25}
-
-
-def _course_days(resource: Any, kind: str, dosages: list[Any]) -> float | None:
-    """Days of the course as sent: a dispense's daysSupply, an administration's period, a timing's bounds."""
-    if kind == "MedicationDispense" and resource.daysSupply is not None:
-        return _quantity_days(resource.daysSupply)
-    if kind == "MedicationAdministration" and resource.effectivePeriod is not None:
-        return _period_days(resource.effectivePeriod)
-    for dosage in dosages:
-        repeat = dosage.timing.repeat if dosage.timing is not None else None
-        if repeat is not None and repeat.boundsDuration is not None:
-            return _quantity_days(repeat.boundsDuration)
-        if repeat is not None and repeat.boundsPeriod is not None:
-            return _period_days(repeat.boundsPeriod)
-    return None
-
-
-def _quantity_days(quantity: Any) -> float | None:
-    unit = str(quantity.code or quantity.unit or "d").lower()
-    if quantity.value is None or unit not in _DURATION_DAYS:
-        return None
-    return round(float(quantity.value) * _DURATION_DAYS[unit], 2)
-
-
-def _period_days(period: Any) -> float | None:
-    start, end = to_datetime(period.start), to_datetime(period.end)
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds() / 86400, 2)
-
-
 def _dispensed_supply_lasts(dispense: Any, use: DispenseUse, now: datetime) -> bool:
     """A dispense implies use until its supply (daysSupply, else the default) plus a grace period has passed."""
     handed = to_datetime(dispense.whenHandedOver or dispense.whenPrepared)
     if handed is None or handed > now + timedelta(days=1):
         return False
-    supply = _quantity_days(dispense.daysSupply) if dispense.daysSupply is not None else None
+    supply = duration_days(dispense.daysSupply, default_unit="d")
     days = (supply if supply is not None else use.default_supply_days) + use.grace_days
     return handed + timedelta(days=days) >= now
 
@@ -705,7 +667,8 @@ def _order_fact(
                 dose_evidence.dose_note, dose_evidence.dose_reason = impossible, "no-dose"
             else:
                 _dose_fields(dose, fact, dose_evidence)
-    course = course_fields(resource, list(resource.dosageInstruction or []))
+    # an impossible length was reported by the med fact of the same order; here it is only left out
+    course = _engine_course(course_of(resource, "MedicationRequest", list(resource.dosageInstruction or [])).fields())
     if "course_days" in fact:  # the dose arithmetic found a bounded regimen: that is the course
         course = {"course": "bounded", "course_days": fact["course_days"]}
     facts.add({**fact, **course}, dose_evidence)
@@ -813,6 +776,12 @@ def _impossible_dose(dose: Any, med_class: MedicationClass) -> str | None:
             bounds = f" (plausible: {plausible.low:g}-{plausible.high:g})" if plausible is not None else ""
             return f"{number:.6g} {dose.unit} is not possible{bounds}"
     return None
+
+
+def _engine_course(fields: dict[str, Any]) -> dict[str, Any]:
+    if "course_days" in fields:
+        return fields | {"course_days": engine_number(fields["course_days"])}
+    return fields
 
 
 def engine_number(value: float) -> float:
