@@ -27,19 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fastapi.responses import JSONResponse
 
 from bench import scenarios
-from cds_service import parsing
-from cds_service.audit import suppress_and_record
-from cds_service.audit_writer import AuditWriter
-from cds_service.cards import RenderContext, render_cards
-from cds_service.evaluation import Evaluator
-from cds_service.facts import EvaluationContext, build_facts
-from cds_service.invocation import Outcome, _selection, parse_request
-from cds_service.knowledge import load_knowledge
-from cds_service.limits import check_shape
-from cds_service.models import CDSResponse, to_wire
-from cds_service.prefetch import resolve_prefetch
+from cds_service.api.limits import check_shape
+from cds_service.cdshooks.models import CDSResponse, to_wire
+from cds_service.fhir import parsing
+from cds_service.fhir.prefetch import resolve_prefetch
+from cds_service.knowledge.loader import load_knowledge
+from cds_service.offline.evaluation import Evaluator
+from cds_service.reasoning.cards import RenderContext, render_cards
+from cds_service.reasoning.facts import EvaluationContext, build_facts
+from cds_service.reasoning.invocation import Outcome, _selection, parse_request
 from cds_service.settings import Settings
-from cds_service.store import open_store
+from cds_service.store.audit import suppress_and_record
+from cds_service.store.audit_writer import AuditWriter
+from cds_service.store.database import open_store
 
 
 def _timed(step: Callable[[], Any], repeat: int) -> tuple[float, Any]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cds_service.fixture_fhir import prefetch_for
-from cds_service.knowledge import load_knowledge
-from cds_service.services import prefetch_templates
+from cds_service.cdshooks.services import prefetch_templates
+from cds_service.knowledge.loader import load_knowledge
+from cds_service.offline.fixture_fhir import prefetch_for
 
 PATIENT_ID = "bench-1"
 PATIENTS = 20  # patients rotated in every scenario

@@ -20,9 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.applications import Starlette
 
-from cds_service import serving
-from cds_service.app import create_app
-from cds_service.fixture_fhir import FixtureFhirServer
+from cds_service.api import serving
+from cds_service.api.app import create_app
+from cds_service.offline.fixture_fhir import FixtureFhirServer
 from cds_service.settings import Settings
 
 

@@ -14,14 +14,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from .bundle_import import BundleError
-from .bundle_import import bundle_to_request as bundle_to_request_body
-from .config_check import ConfigProblems, check_configuration, load_settings, unknown_variables
-from .evaluation import Evaluation, Evaluator, InputError, find_requests, read_json
-from .knowledge import load_knowledge
-from .services import HOOK_CONTEXT, prefetch_templates
-from .settings import PROFILES, Settings
-from .store import open_store
+from cds_service.api.config_check import ConfigProblems, check_configuration, load_settings, unknown_variables
+from cds_service.cdshooks.services import HOOK_CONTEXT, prefetch_templates
+from cds_service.knowledge.loader import load_knowledge
+from cds_service.offline.bundle_import import BundleError
+from cds_service.offline.bundle_import import bundle_to_request as bundle_to_request_body
+from cds_service.offline.evaluation import Evaluation, Evaluator, InputError, find_requests, read_json
+from cds_service.settings import PROFILES, Settings
+from cds_service.store.database import open_store
 
 cli = typer.Typer(
     help="vitdmg-cds: CDS Hooks service for vitamin D and magnesium.", no_args_is_help=True, add_completion=False
@@ -47,7 +47,7 @@ def serve(
     ] = 30,
 ) -> None:
     """Run the CDS Hooks service (discovery at /cds-services); SIGTERM drains, then stops (README: Deploy)."""
-    from .serving import serve as run_server
+    from cds_service.api.serving import serve as run_server
 
     for line in unknown_variables(os.environ):
         err.print(f"[yellow]warning:[/] {line}", highlight=False)
@@ -232,7 +232,7 @@ def review_report(
     Every scenario's cards by catalog code, and the knowledge behind each code: texts, rules, exclusions,
     thresholds per profile, citations.
     """
-    from .review_report import PdfUnavailable, render_report, run_scenarios, write_pdf
+    from cds_service.offline.review_report import PdfUnavailable, render_report, run_scenarios, write_pdf
 
     locales = locale or ["nl", "en"]
     for name in profile or []:

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from cds_service.fixture_fhir import prefetch_for
-from cds_service.knowledge import load_knowledge
-from cds_service.services import build_services, prefetch_templates
+from cds_service.cdshooks.services import build_services, prefetch_templates
+from cds_service.knowledge.loader import load_knowledge
+from cds_service.offline.fixture_fhir import prefetch_for
 
 ROOT = Path(__file__).resolve().parent / "scenarios"
 NOW = "2026-11-22T12:00:00+00:00"

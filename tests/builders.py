@@ -6,9 +6,9 @@ import copy
 import json
 from typing import Any
 
-from cds_service.fixture_fhir import prefetch_for as fixture_prefetch
-from cds_service.knowledge import load_knowledge
-from cds_service.services import prefetch_templates
+from cds_service.cdshooks.services import prefetch_templates
+from cds_service.knowledge.loader import load_knowledge
+from cds_service.offline.fixture_fhir import prefetch_for as fixture_prefetch
 
 from .fhir_server import FIXTURES, load_record
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cds_service.app import create_app
-from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.api.app import create_app
+from cds_service.knowledge.loader import Knowledge, load_knowledge
 from cds_service.settings import Settings
 
 from .conformance import check_discovery, check_error_body, check_service_response

@@ -1,4 +1,4 @@
-"""Fixture records for tests; the FHIR server itself is cds_service.fixture_fhir."""
+"""Fixture records for tests; the FHIR server itself is cds_service.offline.fixture_fhir."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cds_service.fixture_fhir import FixtureFhirServer, medications_for, search, searchset
+from cds_service.offline.fixture_fhir import FixtureFhirServer, medications_for, search, searchset
 
 __all__ = ["FIXTURES", "FixtureFhirServer", "load_record", "medications_for", "search", "searchset"]
 

@@ -41,7 +41,7 @@ def _server(data: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         "VITDMG_AUDIT_FLUSH_SECONDS": str(FLUSH_SECONDS),
     }
     env.pop("VITDMG_DATABASE_URL", None)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "cds_service.app:create_app", "--port", str(port)]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "cds_service.api.app:create_app", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from bench import scenarios
-from cds_service.evaluation import Evaluator
-from cds_service.invocation import invoke, parse_request
-from cds_service.knowledge import Knowledge
+from cds_service.knowledge.loader import Knowledge
+from cds_service.offline.evaluation import Evaluator
+from cds_service.reasoning.invocation import invoke, parse_request
 from cds_service.settings import Settings
 
 NOW = scenarios.now()

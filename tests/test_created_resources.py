@@ -1,6 +1,6 @@
 """Issue 18 "Done when": every resource a suggestion creates is valid FHIR R4B and is about context.patientId;
 a delete points at a draft order of the request; no suggestion repeats an action. Checked over every
-fixture scenario, through the service's pipeline (cds_service.evaluation, as `vitdmg-cds evaluate` runs it).
+fixture scenario, through the service's pipeline (cds_service.offline.evaluation, as `vitdmg-cds evaluate` runs it).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from cds_service.evaluation import Evaluator
-from cds_service.knowledge import Knowledge
+from cds_service.knowledge.loader import Knowledge
+from cds_service.offline.evaluation import Evaluator
 from cds_service.settings import Settings
 
 from .fhir_server import FIXTURES

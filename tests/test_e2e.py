@@ -13,8 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
-from cds_service.app import create_app
-from cds_service.knowledge import Knowledge
+from cds_service.api.app import create_app
+from cds_service.knowledge.loader import Knowledge
 from cds_service.settings import Settings
 
 from .builders import request

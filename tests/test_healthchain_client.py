@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
+from cds_service.api.app import create_app
 from cds_service.settings import Settings
 
 from .builders import request

@@ -28,7 +28,7 @@ def test_wheel_contains_package_and_rules(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("vitdmg_cds-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "cds_service/app.py" in names
+    assert "cds_service/api/app.py" in names
     assert "cds_service/_rules/manifest.yaml" in names
     assert "cds_service/_rules/rulesets/findings.yaml" in names
     assert "cds_service/templates/preview.html.j2" in names and "cds_service/templates/cards.css" in names

@@ -21,8 +21,8 @@ import httpx
 import pytest
 import yaml
 
-from cds_service.app import create_app
-from cds_service.bundle_import import bundle_to_request
+from cds_service.api.app import create_app
+from cds_service.offline.bundle_import import bundle_to_request
 from cds_service.settings import Settings
 
 from .builders import TEMPLATES

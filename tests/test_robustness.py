@@ -15,8 +15,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.app import create_app
-from cds_service.knowledge import Knowledge
+from cds_service.api.app import create_app
+from cds_service.knowledge.loader import Knowledge
 from cds_service.settings import Settings
 
 from .builders import request

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cds_service.app import create_app
-from cds_service.evaluation import Evaluation, check, read_expectations
-from cds_service.fixture_fhir import FixtureFhirServer
-from cds_service.knowledge import Knowledge
+from cds_service.api.app import create_app
+from cds_service.knowledge.loader import Knowledge
+from cds_service.offline.evaluation import Evaluation, check, read_expectations
+from cds_service.offline.fixture_fhir import FixtureFhirServer
 from cds_service.settings import Settings
 
 from .conftest import check_every_response

@@ -59,7 +59,7 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
                     "-m",
                     "uvicorn",
                     "--factory",
-                    "cds_service.app:create_app",
+                    "cds_service.api.app:create_app",
                     "--host",
                     "127.0.0.1",
                     "--port",

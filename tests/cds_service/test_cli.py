@@ -152,7 +152,7 @@ def test_db_upgrade_prune_and_report(runner: CliRunner, tmp_path: Path, monkeypa
     """`vitdmg-cds db upgrade`, `db prune` and `report` on the configured store."""
     from datetime import UTC, datetime, timedelta
 
-    from cds_service.store import CardRecord, FeedbackItem, Store
+    from cds_service.store.database import CardRecord, FeedbackItem, Store
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("VITDMG_DATABASE_URL", url)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cds_service.knowledge import load_knowledge, normalise_unit
+from cds_service.knowledge.loader import load_knowledge, normalise_unit
 
 from .conftest import PV, SIGN, Hostile, base_request, left_out, observation, with_labs
 

@@ -1,7 +1,7 @@
 """The card catalog of issue 3, row by row: fires, stays quiet, and flips exactly at each threshold.
 
-Input facts here are the normalised facts of cds_service.facts (not FHIR: FHIR data lives in
-fhir_fixtures/ and is covered by tests/cds_service/test_facts.py and the scenario tests).
+Input facts here are the normalised facts of cds_service.reasoning.facts (not FHIR: FHIR data lives in
+fhir_fixtures/ and is covered by tests/cds_service/reasoning/test_facts.py and the scenario tests).
 Each case names its catalog row (source.topic.code) and the expected indicator, or None for "no card".
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from cds_service.engine import RuleEngine
-from cds_service.knowledge import Knowledge
+from cds_service.knowledge.loader import Knowledge
+from cds_service.reasoning.engine import RuleEngine
 
 _ids = itertools.count()
 Fact = dict[str, Any]
@@ -76,7 +76,7 @@ def order(med_class: str, dose: float | None = None) -> list[Fact]:
 
 
 def dosed(med_class: str, **fields: Any) -> list[Fact]:
-    """A draft order with the dose fields of cds_service.facts (issue 18: dose, daily_dose, single_dose)."""
+    """A draft order with the dose fields of cds_service.reasoning.facts (issue 18: dose, daily_dose, single_dose)."""
     order_fact = {
         "kind": "order",
         "type": "medication",

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from cds_service.cards import RenderContext, render_cards
-from cds_service.engine import Derived
-from cds_service.knowledge import CARD_KINDS, Knowledge
-from cds_service.models import Card
+from cds_service.cdshooks.models import Card
+from cds_service.knowledge.loader import CARD_KINDS, Knowledge
+from cds_service.reasoning.cards import RenderContext, render_cards
+from cds_service.reasoning.engine import Derived
 from cds_service.settings import PROFILES
 
 from .test_knowledge import LOCALES, _evidence

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from cds_service.engine import RuleEngine
-from cds_service.knowledge import Knowledge
+from cds_service.knowledge.loader import Knowledge
+from cds_service.reasoning.engine import RuleEngine
 
 from .test_catalog import Fact, absent, cards, cond, flat, lab, med, order_lab, patient
 from .test_catalog import missing as missing_lab

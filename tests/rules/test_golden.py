@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.cards import RenderContext, render_cards
-from cds_service.engine import Derived
-from cds_service.facts import Evidence, FactSet
-from cds_service.knowledge import PROFILE_CITES, Knowledge, load_knowledge
-from cds_service.models import Card
+from cds_service.cdshooks.models import Card
+from cds_service.knowledge.loader import PROFILE_CITES, Knowledge, load_knowledge
+from cds_service.reasoning.cards import RenderContext, render_cards
+from cds_service.reasoning.engine import Derived
+from cds_service.reasoning.facts import Evidence, FactSet
 
 from .test_knowledge import LOCALES
 

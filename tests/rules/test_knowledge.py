@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cds_service.cards import RenderContext, render_cards
-from cds_service.engine import Derived
-from cds_service.facts import Evidence, FactSet
-from cds_service.knowledge import Knowledge, default_rules_dir, load_knowledge
+from cds_service.knowledge.loader import Knowledge, default_rules_dir, load_knowledge
+from cds_service.reasoning.cards import RenderContext, render_cards
+from cds_service.reasoning.engine import Derived
+from cds_service.reasoning.facts import Evidence, FactSet
 
 LOCALES = ("nl", "en")
 
@@ -135,9 +135,9 @@ def test_proposed_medication_orders_are_within_the_upper_limit(knowledge: Knowle
     the service's own dose reader, is below the adult vitamin D upper limit."""
     from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-    from cds_service._dosage import daily_dose
-    from cds_service.cards import _medication_order
-    from cds_service.facts import classify_medication
+    from cds_service.reasoning._dosage import daily_dose
+    from cds_service.reasoning.cards import _medication_order
+    from cds_service.reasoning.facts import classify_medication
 
     proposals = [
         s.medication

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.engine import RuleEngine
-from cds_service.knowledge import Knowledge, normalise_unit
+from cds_service.knowledge.loader import Knowledge, normalise_unit
+from cds_service.reasoning.engine import RuleEngine
 from cds_service.settings import PROFILES
 
 PV = "patient-view"

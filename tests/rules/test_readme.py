@@ -5,7 +5,13 @@ To regenerate: .venv/bin/python -m tests.rules.test_readme (rewrites both genera
 
 from __future__ import annotations
 
-from cds_service.knowledge import Knowledge, catalog_markdown, default_rules_dir, load_knowledge, profiles_markdown
+from cds_service.knowledge.loader import (
+    Knowledge,
+    catalog_markdown,
+    default_rules_dir,
+    load_knowledge,
+    profiles_markdown,
+)
 
 
 def test_rules_readme_catalog_matches_the_rulesets(knowledge: Knowledge) -> None:

@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.cards import RenderContext, _creates, render_cards
-from cds_service.engine import RuleEngine
-from cds_service.facts import Evidence, FactSet
-from cds_service.knowledge import Knowledge, Rule, load_knowledge
+from cds_service.knowledge.loader import Knowledge, Rule, load_knowledge
+from cds_service.reasoning.cards import RenderContext, _creates, render_cards
+from cds_service.reasoning.engine import RuleEngine
+from cds_service.reasoning.facts import Evidence, FactSet
 
 # issue 10 item 5: never more than one vitamin D advice card per response
 VITD_ADVICE = {"vitd-deficiency", "vitd-insufficiency", "vitd-excess", "vitd-lowering-medication", "risk-group-testing"}

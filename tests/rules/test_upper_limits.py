@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from cds_service.cards import RenderContext, render_cards
-from cds_service.engine import RuleEngine
-from cds_service.facts import Evidence, FactSet
-from cds_service.knowledge import Knowledge
+from cds_service.knowledge.loader import Knowledge
+from cds_service.reasoning.cards import RenderContext, render_cards
+from cds_service.reasoning.engine import RuleEngine
+from cds_service.reasoning.facts import Evidence, FactSet
 from cds_service.settings import PROFILES
 
 ORD = "orders"
@@ -106,7 +106,7 @@ def test_the_tables_above_cover_every_band_of_every_profile(knowledge: Knowledge
 def test_the_card_names_the_numeric_limit_and_its_age_band(
     knowledge: Knowledge, profile: str, locale: str, months: int, text: str
 ) -> None:
-    from cds_service.engine import Derived
+    from cds_service.reasoning.engine import Derived
 
     facts = FactSet()
     facts.evidence["o"] = Evidence(

@@ -1,0 +1,1 @@
+"""The CDS Hooks protocol: wire models, service discovery and prefetch templates, client authentication."""

@@ -1,0 +1,1 @@
+"""Facts from validated FHIR, the rules over them, cards from the rules' intents; invocation runs the line."""

@@ -1,0 +1,583 @@
+"""Card rendering: card intents from the rule engine -> CDS Hooks cards in Dutch or English.
+
+One card per catalog code: the most urgent intent wins, the reasons of all intents of that code are shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds_service.cdshooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
+from cds_service.knowledge.loader import (
+    ATC,
+    LOINC,
+    VITD25_CUTOFFS,
+    CardDefinition,
+    Knowledge,
+    MedicationProposal,
+    Profile,
+    SuggestionTemplate,
+    UpperLimits,
+    Vitd25Cutoffs,
+    age_band_words,
+    normalise_unit,
+)
+from cds_service.reasoning.engine import Derived
+from cds_service.reasoning.facts import Evidence, FactSet
+
+SUMMARY_MAX = 139  # CDS Hooks: a summary under 140 characters
+logger = logging.getLogger("vitdmg_cds")
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    locale: str
+    profile: str
+    patient_id: str
+    now: datetime | None = None  # timing of follow-up lab suggestions ("in 8-12 weeks")
+
+
+def render_cards(
+    derived: list[Derived],
+    facts: FactSet,
+    knowledge: Knowledge,
+    ctx: RenderContext,
+    signatures: dict[str, str] | None = None,
+) -> list[Card]:
+    """One card per catalog code; `signatures` receives, per card uuid, a digest of the data it rests on."""
+    by_id = {d.id: d for d in derived}
+    intents: dict[str, list[Derived]] = {}
+    for d in derived:
+        if d.kind == "card":
+            intents.setdefault(str(d.fields["code"]), []).append(d)
+    cards = []
+    claimed: set[str] = set()  # resources a suggestion already creates: one suggestion per order (issue 10)
+    for code in sorted(intents, key=lambda c: (-max(INDICATOR_RANK[i.fields["indicator"]] for i in intents[c]), c)):
+        chosen = max(intents[code], key=lambda i: INDICATOR_RANK[i.fields["indicator"]])
+        evidence_ids: list[str] = []
+        for intent in intents[code]:
+            for fact_id in _input_facts(intent, by_id):
+                if fact_id not in evidence_ids:
+                    evidence_ids.append(fact_id)
+        why = [facts.evidence[i] for i in evidence_ids]
+        card = _render(knowledge.cards[code], chosen, why, facts, knowledge, ctx, claimed)
+        if signatures is not None:
+            signatures[card.uuid] = _signature(why)
+        cards.append(card)
+    return cards
+
+
+def _signature(why: list[Evidence]) -> str:
+    """Locale-free digest of the facts behind a card: a newer result or another medication changes it."""
+    parts = sorted(f"{e.kind}|{e.reference}|{e.analyte}|{e.value}|{e.date}|{e.med_class}" for e in why)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _input_facts(intent: Derived, by_id: dict[str, Derived]) -> list[str]:
+    """The input facts behind a derived fact, following findings back to the record."""
+    found: list[str] = []
+    for fact_id in intent.because:
+        found += _input_facts(by_id[fact_id], by_id) if fact_id in by_id else [fact_id]
+    return found
+
+
+def _render(
+    definition: CardDefinition,
+    intent: Derived,
+    why: list[Evidence],
+    facts: FactSet,
+    knowledge: Knowledge,
+    ctx: RenderContext,
+    claimed: set[str] | None = None,
+) -> Card:
+    loc = ctx.locale
+    common = knowledge.card_common
+    variant = definition.variants[str(intent.fields["variant"])]
+    values = _template_values(why, facts, knowledge, ctx)
+    summary = variant.summary[loc].format_map(values)
+    if len(summary) > SUMMARY_MAX:  # our text plus an extreme value: cut and log it, never fail the call
+        logger.error("card summary truncated", extra={"event": {"card": definition.code, "length": len(summary)}})
+        summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
+    lines = [variant.advice[loc].format_map(values), "", f"**{common.headings['why'][loc]}**"]
+    lines += [f"- {_describe(e, knowledge, loc)}" for e in why]
+    cited = [knowledge.citations[c] for c in knowledge.card_citations(definition, ctx.profile)]
+    lines += ["", f"**{common.headings['sources'][loc]}**"]
+    lines += [f"- [{c.title}]({c.url})" if c.url else f"- {c.title}" for c in cited]
+    profile = knowledge.profiles.profiles[ctx.profile]
+    if profile.superseded is not None:
+        lines += ["", f"_{profile.label[loc]}: {profile.superseded[loc]}_"]
+    lines += [
+        "",
+        f"_{common.headings['profile'][loc]}: {profile.label[loc]} · "
+        f"{common.headings['knowledge'][loc]}: {knowledge.version}_",
+    ]
+    suggestions = _unclaimed(_suggestions(variant.suggestions, why, facts, knowledge, ctx), claimed)
+    source_label = f"{common.source_label[loc]} {knowledge.version}"
+    if profile.superseded is not None:
+        source_label += f" · {profile.label[loc]}"
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary=summary,
+        detail="\n".join(lines),
+        indicator=intent.fields["indicator"],
+        source=Source(
+            label=source_label,
+            topic=Coding(system=common.topic_system, code=definition.code, display=definition.title[loc]),
+        ),
+        links=[Link(label=c.label or c.title, url=c.url, type="absolute") for c in cited if c.url] or None,
+        suggestions=suggestions or None,
+        selectionBehavior=_selection_behavior(suggestions),
+        overrideReasons=[
+            Coding(system=common.override_reason_system, code=code, display=text[loc])
+            for code, text in {**definition.override_reasons, **common.override_reasons}.items()
+        ],
+    )
+
+
+def _creates(suggestion: Suggestion) -> list[str]:
+    """What each create action of a suggestion makes: resource type and its first coding (or text)."""
+    keys = []
+    for action in suggestion.actions or []:
+        resource = action.resource if isinstance(action.resource, dict) else None
+        if action.type != "create" or resource is None:
+            continue
+        concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
+        coding = (concept.get("coding") or [{}])[0]
+        keys.append(
+            f"{resource.get('resourceType')}|{coding.get('system')}|{coding.get('code') or concept.get('text')}"
+        )
+    return keys
+
+
+def _unclaimed(suggestions: list[Suggestion], claimed: set[str] | None) -> list[Suggestion]:
+    """Drop a suggestion that would create what an earlier (more urgent) card already suggests."""
+    if claimed is None:
+        return suggestions
+    kept = []
+    for suggestion in suggestions:
+        keys = _creates(suggestion)
+        if any(k in claimed for k in keys):
+            continue
+        claimed.update(keys)
+        kept.append(suggestion)
+    if kept and not any(s.isRecommended for s in kept):
+        kept[0] = kept[0].model_copy(update={"isRecommended": True})
+    return kept
+
+
+def _selection_behavior(suggestions: list[Suggestion]) -> str | None:
+    """`any` when every suggestion only creates (independent: repeat a test, start a supplement)."""
+    if not suggestions:
+        return None
+    only_creates = all(a.type == "create" for s in suggestions for a in s.actions or [])
+    return "any" if only_creates else "at-most-one"
+
+
+def _number(value: float, locale: str, decimals: int | None = None) -> str:
+    """A value as a GP writes it: whole numbers bare, below 3 two decimals (0,62 mmol/L), else one (29,9)."""
+    if decimals is None:
+        decimals = _decimals(value)
+    text = f"{value:.{decimals}f}"
+    return text.replace(".", ",") if locale == "nl" else text
+
+
+def _decimals(value: float) -> int:
+    return 0 if value == int(value) else 2 if abs(value) < 3 else 1
+
+
+def _date(iso: str | None, locale: str) -> str | None:
+    """Dutch dates as dd-mm-jjjj; English keeps the unambiguous ISO form."""
+    if iso is None or locale != "nl" or len(iso) != 10:
+        return iso
+    year, month, day = iso.split("-")
+    return f"{day}-{month}-{year}"
+
+
+def _range(evidence: Evidence, locale: str) -> str:
+    """A reference range printed whole: "0,70-1,00 mmol/L", "≥ 60 mL/min/1.73m2", "≤ 65 pg/mL"."""
+    low, high = evidence.range or (None, None)
+    if low is not None and high is not None:
+        decimals = max(_decimals(low), _decimals(high))
+        return f"{_number(low, locale, decimals)}-{_number(high, locale, decimals)} {evidence.unit}"
+    if low is not None:
+        return f"≥ {_number(low, locale)} {evidence.unit}"
+    if high is not None:
+        return f"≤ {_number(high, locale)} {evidence.unit}"
+    return "?"
+
+
+def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> dict[str, Any]:
+    loc = ctx.locale
+    profile = knowledge.profiles.profiles[ctx.profile]
+    cutoffs = profile.vitd25
+    values: dict[str, Any] = {
+        "limit_" + k.rsplit("_", 1)[0]: f"{_number(getattr(cutoffs, k), loc)} {cutoffs.unit}" for k in VITD25_CUTOFFS
+    }
+    adult_vitd, adult_mg = profile.vitd_ul.bands[-1].ug_per_day, profile.mg_ul.bands[-1].mg_per_day
+    values["vitd_ul_adult"] = f"{_number(adult_vitd or 0, loc)} {'microgram' if loc == 'nl' else 'micrograms'}"
+    values["mg_ul_adult"] = f"{_number(adult_mg or 0, loc)} mg"
+    for evidence in facts.evidence.values():
+        if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
+            shown = f"{evidence.comparator or ''}{_number(evidence.value, loc)}"
+            values[f"{evidence.analyte}_value"] = f"{shown} {evidence.unit}"
+            values[f"{evidence.analyte}_date"] = _date(evidence.date, loc)
+            values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
+            if evidence.analyte == "vitd25":
+                values["vitd25_value"] = _vitd25_value(evidence, cutoffs, knowledge, loc)
+    # interactions named per drug (issue 18): the drug and the binding product, from the order and from active
+    # medication alike, in the card's language
+    values["partner"] = _names(why, PARTNER_CLASSES, knowledge, loc) or "?"
+    binders = {k for k, c in knowledge.medications.classes.items() if c.contains_magnesium} | {"calcium-supplement"}
+    values["binder"] = _names(why, binders, knowledge, loc) or "magnesium"
+    for evidence in why:
+        if evidence.kind == "order" and evidence.value is not None:
+            unit = "µg" if evidence.unit == "ug" else evidence.unit
+            values["dose"] = f"{_number(evidence.value, loc)} {unit}"
+            values["limit"] = _dose_limit(evidence, why, profile, loc)
+        if evidence.kind == "vitd-total" and evidence.value is not None:
+            values["total"] = f"{_number(evidence.value, loc)} µg"
+            values["products"] = str(len(evidence.derived_from))
+            values.setdefault("limit", _band_limit(why, profile.vitd_ul, "µg", loc))
+    values.update(_dose_values(why, knowledge, loc))
+    values.setdefault("total", "?")
+    values.setdefault("products", "?")
+    return values
+
+
+def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[str, str]:
+    """{order_name}, {single}, {reason}/{reason_short} of the order a dose card is about (issue 18)."""
+    reasons = knowledge.cards["dose-not-checked"].reasons if "dose-not-checked" in knowledge.cards else {}
+    values: dict[str, str] = {}
+    for e in why:
+        if e.kind != "order" or not e.med_class:
+            continue
+        values.setdefault("order_name", e.name or e.med_class)
+        if e.single_dose is not None:
+            values["single"] = f"{_number(e.single_dose, loc)} {'µg' if e.unit == 'ug' else e.unit}"
+            if e.unit == "ug":  # the prescriber wrote IU/IE: show both
+                iu = e.single_dose * float(knowledge.profiles.common["iu_per_ug"]["value"])
+                values["single"] += f" ({_number(iu, loc)} {'IE' if loc == 'nl' else 'IU'})"
+        if e.dose_reason is not None:
+            text = reasons.get(e.dose_reason, reasons.get("other", {})).get(loc, e.dose_reason)
+            values["reason"] = values["reason_short"] = text
+    if "reason" not in values and "other" in reasons:
+        values["reason"] = values["reason_short"] = reasons["other"][loc]
+    values.setdefault("single", "?")
+    values.setdefault("order_name", "?")
+    return values
+
+
+def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowledge, loc: str) -> str:
+    """The lab's value and unit as reported, then the value in the guideline's unit when that differs.
+
+    One decimal; two where one would round onto a cut-off the value does not reach (29,96 is not "30,0").
+    """
+    units = knowledge.labs.analytes["vitd25"].normalised_units
+    reported_unit = evidence.reported_unit or evidence.unit or ""
+    reported = evidence.reported_value if evidence.reported_value is not None else evidence.value
+    assert reported is not None and evidence.value is not None
+    in_profile_unit = evidence.value / units[normalise_unit(cutoffs.unit)]
+    limits = [float(getattr(cutoffs, k)) for k in VITD25_CUTOFFS]
+
+    def shown(value: float, unit_limits: list[float]) -> str:
+        decimals = 2 if any(round(value, 1) == c and value != c for c in unit_limits) else 1
+        return _number(value, loc, decimals if value != int(value) else 0)
+
+    reported_in_profile_unit = normalise_unit(reported_unit) == normalise_unit(cutoffs.unit)
+    text = f"{shown(reported, limits if reported_in_profile_unit else [])} {reported_unit}"
+    if not reported_in_profile_unit:
+        text += f" = {shown(in_profile_unit, limits)} {cutoffs.unit}"
+    return text
+
+
+PARTNER_CLASSES = {
+    "fluoroquinolone",
+    "tetracycline",
+    "levothyroxine",
+    "oral-bisphosphonate",
+    "integrase-inhibitor",
+    "bile-acid-sequestrant",
+    "orlistat",
+}
+
+
+def _names(why: list[Evidence], classes: set[str], knowledge: Knowledge, loc: str) -> str:
+    """The medication of these classes behind a card, by ingredient in the card's language, else the product."""
+    names = []
+    for e in why:
+        if e.kind not in ("med", "order") or e.med_class not in classes:
+            continue
+        ingredient = knowledge.medications.classes[e.med_class].ingredients.get(e.ingredient or "")
+        if ingredient is not None and e.ingredient:
+            names.append(ingredient.names[0] if loc == "nl" else e.ingredient.replace("-", " "))
+        elif e.name:
+            names.append(e.name)
+    return ", ".join(dict.fromkeys(names))
+
+
+def _dose_limit(order: Evidence, why: list[Evidence], profile: Profile, loc: str) -> str:
+    """The upper level that applies at the patient's age, with the age band: "100 µg (11 jaar en ouder)"."""
+    if order.med_class == "mg-supplement":
+        return _band_limit(why, profile.mg_ul, "mg", loc)
+    return _band_limit(why, profile.vitd_ul, "µg", loc)
+
+
+def _band_limit(why: list[Evidence], limits: UpperLimits, unit: str, loc: str) -> str:
+    months = next((e.months for e in why if e.kind == "patient" and e.months is not None), None)
+    band = limits.band(months)
+    if band is None:
+        return "?"
+    value = band.ug_per_day if band.ug_per_day is not None else band.mg_per_day
+    assert value is not None
+    return f"{_number(value, loc)} {unit} ({age_band_words(band.from_months, band.below_months, loc)})"
+
+
+_BASIS = {
+    "elemental-stated": ("elementair magnesium volgens het product", "elemental magnesium as the product states"),
+    "elemental-by-label": (
+        "gelezen als elementair magnesium (het product noemt geen zoutmassa)",
+        "read as elemental magnesium (the product states no salt mass)",
+    ),
+    "salt-stated": ("zoutmassa omgerekend naar elementair magnesium", "salt mass converted to elemental magnesium"),
+}
+
+_MATCHED_ON = {"atc": "ATC", "rxnorm": "RxNorm", "snomed": "SNOMED"}
+
+
+def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """One line of the "why" section: the fact in words, and the resource it came from."""
+    ref = f" ({e.reference})" if e.reference else ""
+    nl = loc == "nl"
+    if e.kind == "lab" and e.analyte and e.value is not None:
+        label = knowledge.labs.analytes[e.analyte].label[loc]
+        value = f"{e.comparator or ''}{_number(e.value, loc)} {e.unit}"
+        if (
+            e.reported_value is not None
+            and e.reported_unit
+            and normalise_unit(e.reported_unit) != normalise_unit(e.unit or "")
+        ):
+            value = f"{e.comparator or ''}{_number(e.reported_value, loc)} {e.reported_unit} (= {value})"
+        text = f"{label} {value} {'op' if nl else 'on'} {_date(e.date, loc)}"
+        if e.range and e.range_source in ("lab", "profile"):
+            source = {"lab": "lab", "profile": "profiel" if nl else "profile"}[e.range_source]
+            text += f" (ref. {_range(e, loc)}, {source})"
+        elif e.range_source == "interpretation":
+            text += (
+                " ("
+                + ("afwijkend volgens de lab-interpretatie" if nl else "abnormal by the lab's interpretation")
+                + ")"
+            )
+        if e.note == "computed-ckd-epi-2021":  # not sent by the lab: computed here from creatinine, age and sex
+            text += (
+                " (berekend met CKD-EPI 2021 uit creatinine, leeftijd en geslacht)"
+                if nl
+                else " (computed by CKD-EPI 2021 from creatinine, age and sex)"
+            )
+        return text + ref
+    if e.kind == "lab-missing" and e.analyte:
+        label = knowledge.labs.analytes[e.analyte].label[loc]
+        return (
+            f"{'geen' if nl else 'no'} {label} {'binnen de terugkijkperiode' if nl else 'within the look-back window'}"
+        )
+    if e.kind in ("med", "order") and e.med_class:
+        cls = knowledge.medications.classes[e.med_class].label[loc]
+        how = (
+            knowledge.card_common.headings["text_match"][loc]
+            if e.matched_on == "text"
+            else _MATCHED_ON.get(e.matched_on or "", "")
+        )
+        prefix = ("voorschrift: " if nl else "order: ") if e.kind == "order" else ""
+        dose = (
+            f", {_number(e.value, loc)} {'µg' if e.unit == 'ug' else e.unit}/{'dag' if nl else 'day'}"
+            if e.value is not None
+            else ""
+        )
+        route = (
+            (", " + ("toedieningsweg niet vermeld" if nl else "route not stated")) if e.note == "route-unknown" else ""
+        )
+        if e.value is not None and e.upper_bound:
+            dose = dose.replace(", ", ", " + ("tot " if nl else "up to "), 1)
+        if e.dose_basis is not None and e.value is not None:
+            dose += ", " + _BASIS[e.dose_basis][0 if nl else 1]
+        if e.course_days is not None and e.value is not None:
+            dose += f", {'kuur van' if nl else 'course of'} {_number(e.course_days, loc)} {'dagen' if nl else 'days'}"
+        return f"{prefix}{_ingredient_name(e, knowledge, loc)} ({cls}; {how}{dose}{route}){ref}"
+    if e.kind == "vitd-total" and e.value is not None:
+        products = ", ".join(e.derived_from)
+        return (
+            f"{'vitamine D uit alle producten samen' if nl else 'vitamin D from all products together'}: "
+            f"{_number(e.value, loc)} µg/{'dag' if nl else 'day'} ({products})"
+        )
+    if e.kind == "order" and e.analyte:
+        return f"{'aanvraag' if nl else 'order'}: {_order_label(e, knowledge, loc)}{ref}"
+    if e.kind == "condition" and e.med_class:
+        group = knowledge.conditions.groups[e.med_class].label[loc]
+        return f"{group}: {e.name}{ref}"
+    if e.kind == "condition-absent" and e.med_class:
+        group = knowledge.conditions.groups[e.med_class].label[loc]
+        return f"{'geen' if nl else 'no'} {group} {'geregistreerd' if nl else 'recorded'}"
+    if e.kind == "patient" and e.value is not None:
+        return f"{'leeftijd' if nl else 'age'} {_number(e.value, loc)}{ref}"
+    return f"{e.kind}{ref}"
+
+
+def _suggestions(
+    templates: list[SuggestionTemplate],
+    why: list[Evidence],
+    facts: FactSet,
+    knowledge: Knowledge,
+    ctx: RenderContext,
+) -> list[Suggestion]:
+    missing = {e.analyte for e in facts.evidence.values() if e.kind == "lab-missing"}
+    # one delete per draft order, however many facts of the card point at it (issue 18)
+    orders = list({e.reference: e for e in why if e.kind == "order" and e.reference}.values())
+    out: list[Suggestion] = []
+    for template in templates:
+        if template.when_missing and template.analyte not in missing:
+            continue
+        actions: list[Action] = []
+        if template.kind in ("replace-order-with-lab", "delete-order"):
+            actions += [
+                Action(
+                    type="delete",
+                    description=_delete_label(o, knowledge, ctx.locale),
+                    resourceId=o.reference,
+                )
+                for o in orders
+            ]
+        if template.kind in ("create-lab-order", "replace-order-with-lab") and template.analyte:
+            actions.append(_lab_order(template.analyte, knowledge, ctx, template.after_weeks))
+        if template.kind == "create-medication-order" and template.medication is not None:
+            actions.append(_medication_order(template.medication, ctx, knowledge))
+        actions = _distinct(actions)
+        if actions:
+            # isRecommended always sent (optional in CDS Hooks 2.0, required by some clients' models): the
+            # first suggestion is the card's recommended one.
+            out.append(
+                Suggestion(
+                    label=template.label[ctx.locale], uuid=str(uuid.uuid4()), isRecommended=not out, actions=actions
+                )
+            )
+    return out
+
+
+def _distinct(actions: list[Action]) -> list[Action]:
+    """No action twice in one suggestion (the same delete or the same proposed resource)."""
+    seen: set[str] = set()
+    out = []
+    for action in actions:
+        key = action.model_dump_json(exclude={"description"})
+        if key not in seen:
+            seen.add(key)
+            out.append(action)
+    return out
+
+
+def _delete_label(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    return f"{'Annuleer' if loc == 'nl' else 'Delete the order'} {_order_label(e, knowledge, loc)}"
+
+
+def _order_label(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """What the prescriber ordered, in words: the product's text or the test's name, never a bare code."""
+    if e.analyte:
+        return knowledge.labs.analytes[e.analyte].label[loc]
+    if e.name:
+        return _ingredient_name(e, knowledge, loc)
+    return knowledge.medications.classes[e.med_class].label[loc] if e.med_class else "order"
+
+
+def _ingredient_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """An ingredient matched by one of its names, named in the card's language (magnesiumoxide/magnesium oxide).
+
+    A product's own text (a brand, a G-Standaard or RxNorm name) is shown as sent.
+    """
+    name = e.name or ""
+    med_class = knowledge.medications.classes.get(e.med_class or "")
+    if med_class is None:
+        return name
+    for key, ingredient in med_class.ingredients.items():
+        if name.lower() in (n.lower() for n in ingredient.names) or name.lower() == key.replace("-", " "):
+            return ingredient.names[0] if loc == "nl" else key.replace("-", " ")
+    return name
+
+
+def _lab_order(
+    analyte: str, knowledge: Knowledge, ctx: RenderContext, after_weeks: tuple[int, int] | None = None
+) -> Action:
+    definition = knowledge.labs.analytes[analyte]
+    display = definition.loinc[definition.order_code]
+    label = definition.label[ctx.locale]
+    timing: dict[str, Any] = {}
+    if after_weeks is not None and ctx.now is not None:
+        # a follow-up test carries its timing, so the created order is not done today by mistake
+        start, end = (ctx.now + timedelta(weeks=w) for w in after_weeks)
+        timing = {"occurrencePeriod": {"start": start.date().isoformat(), "end": end.date().isoformat()}}
+    return Action(
+        type="create",
+        description=("Vraag aan: " if ctx.locale == "nl" else "Order: ") + label,
+        resource={
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "code": {
+                "coding": [{"system": LOINC, "code": definition.order_code, "display": display}],
+                "text": label,
+            },
+            "subject": {"reference": f"Patient/{ctx.patient_id}"},
+            **timing,
+        },
+    )
+
+
+def _medication_order(proposal: MedicationProposal, ctx: RenderContext, knowledge: Knowledge | None = None) -> Action:
+    display = proposal.display[ctx.locale]
+    # nl-be/dach EHRs code medication with ATC; for US profiles no RxNorm code of these products is verified,
+    # so the proposal is text only (the clinician picks the product)
+    by_text = knowledge is not None and knowledge.profiles.profiles[ctx.profile].medication_coding == "text"
+    concept: dict[str, Any] = (
+        {"text": display} if by_text else {"coding": [{"system": ATC, "code": proposal.atc}], "text": display}
+    )
+    unit = proposal.dose_unit
+    if proposal.dose_code == "[iU]":
+        unit = "IE" if ctx.locale == "nl" else "IU"
+    return Action(
+        type="create",
+        description=("Voorstel: " if ctx.locale == "nl" else "Proposal: ") + display,
+        resource={
+            "resourceType": "MedicationRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{ctx.patient_id}"},
+            "dosageInstruction": [
+                {
+                    "text": display,
+                    "timing": {
+                        "repeat": {
+                            "frequency": proposal.frequency,
+                            "period": proposal.period,
+                            "periodUnit": proposal.period_unit,
+                        }
+                    },
+                    "route": {
+                        "coding": [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route"}]
+                    },
+                    "doseAndRate": [
+                        {
+                            "doseQuantity": {
+                                "value": proposal.dose_value,
+                                "unit": unit,
+                                "system": "http://unitsofmeasure.org",
+                                "code": proposal.dose_code,
+                            }
+                        }
+                    ],
+                }
+            ],
+        },
+    )
