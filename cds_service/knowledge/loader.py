@@ -189,7 +189,6 @@ class Profile(_Model):
     label: Text
     cite: list[str]
     vitd25: Vitd25Cutoffs
-    risk_group_testing: bool
     vitd_ul: UpperLimits
     mg_ul: UpperLimits
     superseded: Text | None = None
@@ -367,6 +366,10 @@ class Knowledge(_Model):
                     problems.append(f"profile {name}: unverified path {path!r} names no threshold")
         for group, rules in self.rulesets.items():
             for rule in rules:
+                if rule.enabled_if is not None and all(
+                    not isinstance(self.thresholds(name).get(rule.enabled_if), bool) for name in self.profiles.profiles
+                ):  # a switch no profile has would keep the rule off everywhere, silently
+                    problems.append(f"rule {rule.id}: enabled_if {rule.enabled_if!r} is no profile's switch")
                 card = rule.then.get("card")
                 if card is None:
                     continue
@@ -377,6 +380,14 @@ class Knowledge(_Model):
                     problems.append(f"rule {rule.id}: card {card!r} has no variant {variant!r}")
                 if group == "findings":
                     problems.append(f"rule {rule.id}: findings.yaml may not emit cards")
+        emitted = {
+            (str(rule.then["card"]), str(rule.then.get("variant", "default")))
+            for rules in self.rulesets.values()
+            for rule in rules
+            if "card" in rule.then
+        }
+        for code, definition in self.cards.items():  # a variant no rule shows is text nobody reviews
+            problems += [f"card {code}: no rule shows variant {v!r}" for v in definition.variants if (code, v) not in emitted]
         if problems:
             raise ValueError("inconsistent knowledge:\n  " + "\n  ".join(problems))
         return self
@@ -579,7 +590,7 @@ def profiles_markdown(knowledge: Knowledge) -> str:
             converted = value * factor[normalise_unit(unit)] / factor[normalise_unit(other[unit])]
             status = "NOT VERIFIED: rules reading it are off" if f"vitd25.{key}" in profile.unverified else "verified"
             out.append(f"| {word} | {value:g} | {converted:.2f} | {status} |")
-        out += ["", f"Risk-group testing: {'on' if profile.risk_group_testing else 'off'}.", ""]
+        out += [""]
         out += ["| age | vitamin D upper level (µg/day) | supplemental magnesium upper level (mg/day elemental) |"]
         out += ["|---|---|---|"]
         edges = sorted({b.from_months for b in profile.vitd_ul.bands + profile.mg_ul.bands})

@@ -130,6 +130,26 @@ def test_a_rule_for_a_card_without_texts_is_refused(rules_copy: Path) -> None:
         load_knowledge(rules_copy)
 
 
+def test_a_card_variant_no_rule_shows_is_refused(rules_copy: Path) -> None:
+    """Issue 10 leftovers: text that no rule can show is never reviewed, so the loader refuses it."""
+    path = rules_copy / "cards" / "vitd-lowering-medication.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["variants"]["low"] = data["variants"]["unmeasured"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="vitd-lowering-medication: no rule shows variant 'low'"):
+        load_knowledge(rules_copy)
+
+
+def test_a_rule_switched_by_an_unknown_profile_flag_is_refused(rules_copy: Path) -> None:
+    """`enabled_if` naming no profile's switch would keep a rule off everywhere without a word."""
+    path = rules_copy / "rulesets" / "patient-view.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["rules"][0]["enabled_if"] = "risk_group_testing"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="enabled_if 'risk_group_testing' is no profile's switch"):
+        load_knowledge(rules_copy)
+
+
 def test_proposed_medication_orders_are_within_the_upper_limit(knowledge: Knowledge) -> None:
     """A card never proposes what another card would flag: each proposed order's daily dose, computed by
     the service's own dose reader, is below the adult vitamin D upper limit."""
