@@ -387,7 +387,8 @@ class Knowledge(_Model):
             if "card" in rule.then
         }
         for code, definition in self.cards.items():  # a variant no rule shows is text nobody reviews
-            problems += [f"card {code}: no rule shows variant {v!r}" for v in definition.variants if (code, v) not in emitted]
+            unshown = [v for v in definition.variants if (code, v) not in emitted]
+            problems += [f"card {code}: no rule shows variant {v!r}" for v in unshown]
         if problems:
             raise ValueError("inconsistent knowledge:\n  " + "\n  ".join(problems))
         return self
