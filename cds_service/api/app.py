@@ -16,7 +16,7 @@ import pydantic
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_service import metrics
@@ -27,7 +27,7 @@ from cds_service.api.limits import read_json_body
 from cds_service.api.logs import configure_logging, log_event
 from cds_service.api.preview import add_preview
 from cds_service.cdshooks.auth import AuthError, JwksStore, JwtVerifier, TrustedIssuer, load_trusted_issuers
-from cds_service.cdshooks.models import DiscoveryResponse, FeedbackRequest, to_wire
+from cds_service.cdshooks.models import DiscoveryResponse, FeedbackRequest, to_wire, wire_json
 from cds_service.cdshooks.services import build_services
 from cds_service.errors import Issue, ServiceError, json_path, operation_outcome
 from cds_service.fhir.prefetch import fhir_access, fhir_http_client
@@ -171,7 +171,7 @@ def create_app(
         return JSONResponse(to_wire(body))
 
     @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)], openapi_extra=REQUEST_BODY_OPENAPI)
-    async def call_service(service_id: str, request: Request) -> JSONResponse:
+    async def call_service(service_id: str, request: Request) -> Response:
         service = services.get(service_id)
         if service is None:
             raise ServiceError(404, [Issue("not-found", f"no CDS service with id {service_id!r}", "id")])
@@ -216,8 +216,8 @@ def create_app(
             timings_ms=outcome.timings,
             cards=outcome.card_codes,
         )
-        body = await anyio.to_thread.run_sync(to_wire, outcome.response, limiter=request.app.state.limiter)
-        return JSONResponse(body)
+        content = await anyio.to_thread.run_sync(wire_json, outcome.response, limiter=request.app.state.limiter)
+        return Response(content, media_type="application/json")
 
     @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)])
     async def feedback(service_id: str, request: Request) -> JSONResponse:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import anyio
+import orjson
 from starlette.requests import Request
 
 from cds_service.errors import Issue, ServiceError
@@ -14,6 +15,12 @@ from cds_service.settings import Settings
 
 # A UTF-16 surrogate written as an escape, or as the bytes UTF-8 forbids (json.loads reads those as well)
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+# orjson holds the GIL for the whole document; above this the standard library's decoder, with its switch points
+ORJSON_MAX_BYTES = 1024 * 1024
+# 19 digits in a row (a number, or digits inside a string): orjson reads an integer beyond 64 bits as a float.
+# Found by mapping every digit to 0 and the rest to a space (a regular expression takes ten times longer).
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_NUMBER = b"0" * 19
 
 
 async def read_json_body(request: Request, settings: Settings) -> Any:
@@ -40,7 +47,20 @@ async def read_json_body(request: Request, settings: Settings) -> Any:
 
 
 def decode_json_body(raw: bytes, settings: Settings) -> Any:
-    """The decoded body within the nesting, string, resource and Unicode limits, or a 400/413."""
+    """The decoded body within the nesting, string, resource and Unicode limits, or a 400/413.
+
+    orjson decodes a body of up to `ORJSON_MAX_BYTES` (issue 14: in about half the time) whenever it reads the
+    body exactly as the standard library would; anything it refuses or might read otherwise (an integer beyond
+    64 bits, which it reads as a float) takes the standard library's path, whose errors say what and where.
+    """
+    if len(raw) <= ORJSON_MAX_BYTES and _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # invalid JSON, a lone surrogate, a BOM, NaN, too deep: said below
+            pass
+        else:
+            check_shape(body, settings)
+            return body  # orjson refuses lone surrogates, so the Unicode check has nothing to find
     try:
         body = json.loads(raw, parse_constant=_not_json, object_hook=switch_point)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Indicator = Literal["info", "warning", "critical"]
@@ -135,6 +137,19 @@ def to_wire(model: BaseModel) -> dict[str, Any]:
     if isinstance(model, CDSResponse):
         body.setdefault("cards", [])
     return body
+
+
+def wire_json(model: BaseModel) -> bytes:
+    """`to_wire` as the JSON bytes of a response: what Starlette's JSONResponse sends (compact, UTF-8), by orjson.
+
+    Issue 14: a third of the time. A number orjson cannot write (an integer beyond 64 bits) is written by the
+    standard library, as before.
+    """
+    body = to_wire(model)
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
 class FeedbackReason(BaseModel):

@@ -402,16 +402,17 @@ class Knowledge(_Model):
         return {code: name for name, a in self.labs.analytes.items() for code in a.loinc}
 
     @cached_property
-    def condition_index(self) -> tuple[dict[tuple[str, str], list[str]], list[tuple[str, str, str]]]:
-        """(system, code) -> groups for SNOMED; (system, prefix, group) for ICD-10. Built once."""
+    def condition_index(self) -> tuple[dict[tuple[str, str], list[str]], dict[str, list[tuple[str, str]]]]:
+        """(system, code) -> groups for SNOMED; per ICD-10 system its (prefix, group) pairs. Built once."""
         exact: dict[tuple[str, str], list[str]] = {}
-        prefixes: list[tuple[str, str, str]] = []
+        prefixes: dict[str, list[tuple[str, str]]] = {}
         systems = self.conditions.systems
         for name, group in self.conditions.groups.items():
             for system in systems["snomed"]:
                 for code in group.snomed:
                     exact.setdefault((system, code), []).append(name)
-            prefixes += [(system, prefix, name) for system in systems["icd10"] for prefix in group.icd10]
+            for system in systems["icd10"]:
+                prefixes.setdefault(system, []).extend((prefix, name) for prefix in group.icd10)
             for system in systems["icd10"]:
                 for code in group.icd10_exact:
                     exact.setdefault((system, code), []).append(name)
@@ -423,7 +424,7 @@ class Knowledge(_Model):
             return []
         exact, prefixes = self.condition_index
         groups = list(exact.get((system, code), []))
-        groups += [g for s, p, g in prefixes if s == system and code.startswith(p) and g not in groups]
+        groups += [g for p, g in prefixes.get(system, ()) if code.startswith(p) and g not in groups]
         return groups
 
     def _card_source_problems(self, definition: CardDefinition, profile: str) -> list[str]:

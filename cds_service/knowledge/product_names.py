@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 # Strength units as written in RxNorm (UNT, MG, MCG) and G-Standaard (MG, MCG, IE, MMOL) names.
 _UNITS = {"mg": "mg", "mcg": "ug", "ug": "ug", "µg": "ug", "microgram": "ug", "g": "g", "unt": "[iU]", "ie": "[iU]"}
@@ -107,12 +108,9 @@ def read_product_name(text: str) -> ProductName:
 def route_of_form(text: str) -> str | None:
     """'oral', 'systemic' (parenteral), 'other' or None, from the words of a dose form or product name."""
     words = text.lower()
-    if any(_has(words, w) for w in _PARENTERAL_FORMS):
-        return "systemic"
-    if any(_has(words, w) for w in _OTHER_FORMS):
-        return "other"
-    if any(_has(words, w) for w in _ORAL_FORMS):
-        return "oral"
+    for route, forms in _FORM_ROUTES:
+        if forms.search(words) is not None:
+            return route
     return None
 
 
@@ -136,4 +134,22 @@ def _same_amount(found: list[tuple[str, str]]) -> bool:
 
 
 def _has(text: str, word: str) -> bool:
-    return re.search(rf"(?<![a-zà-ÿ]){re.escape(word)}s?(?![a-zà-ÿ])", text) is not None
+    return _word(word).search(text) is not None
+
+
+def _words(*words: str) -> re.Pattern[str]:
+    """Any of the words as a whole word (a plural s allowed): one pattern, matching where `_has` matches one."""
+    return re.compile(rf"(?<![a-zà-ÿ])(?:{'|'.join(re.escape(w) for w in words)})s?(?![a-zà-ÿ])")
+
+
+@lru_cache(maxsize=1024)
+def _word(word: str) -> re.Pattern[str]:
+    return _words(word)
+
+
+# compiled once (issue 14): the facts step asks this for every name of every medication
+_FORM_ROUTES = (
+    ("systemic", _words(*_PARENTERAL_FORMS)),
+    ("other", _words(*_OTHER_FORMS)),
+    ("oral", _words(*_ORAL_FORMS)),
+)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+from starlette.responses import JSONResponse
 
+from cds_service.api.limits import ORJSON_MAX_BYTES, decode_json_body
+from cds_service.errors import ServiceError
+from cds_service.settings import Settings
 from tests.builders import request
 from tests.conftest import AppClient
 
@@ -77,3 +82,77 @@ async def test_resource_count(make_client: AppClient) -> None:
 @pytest.mark.parametrize("limit", ["max_body_bytes", "max_resources", "max_json_depth", "max_string_length"])
 async def test_a_normal_request_is_within_every_default_limit(client: httpx.AsyncClient, limit: str) -> None:
     assert (await client.post(PV, json=request())).status_code == 200
+
+
+# --- issue 14 item 1: orjson decodes the body whenever it reads it as the standard library does ---------------
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
+TRICKY = [
+    b'{"a": 123456789012345678901234567890, "b": -9223372036854775809, "c": 18446744073709551616}',
+    b'{"id": "1234567890123456789012", "n": 9223372036854775807, "m": -9223372036854775808}',
+    b'{"x": 1e400, "y": -1e400}',  # the standard library reads infinity; orjson refuses
+    b'{"x": 5e-324, "y": 2.2250738585072014e-308, "z": 0.1, "w": 1E5, "v": -0, "u": -0.0, "t": 1.0}',
+    b'{"a": 1, "a": 2, "b": [1, 2.5, true, false, null, "\\u00e9\\ud83d\\ude00"]}',
+    b'\xef\xbb\xbf{"bom": true}',
+    '{"é": "ë 😀"}'.encode(),
+]
+
+
+def _strict(value: object) -> str:
+    """JSON text that tells an int from a float (1 == 1.0 in Python)."""
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize("raw", TRICKY)
+def test_the_fast_decoder_reads_what_the_standard_library_reads(raw: bytes) -> None:
+    assert _strict(decode_json_body(raw, Settings())) == _strict(json.loads(raw))
+
+
+def test_every_fixture_request_decodes_as_the_standard_library_decodes_it() -> None:
+    paths = sorted(FIXTURES.rglob("request.json"))
+    assert len(paths) > 50
+    for path in paths:
+        raw = path.read_bytes()
+        assert _strict(decode_json_body(raw, Settings())) == _strict(json.loads(raw)), path
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "words"),
+    [
+        (b'{"a": "\\ud800"}', 400, "lone UTF-16 surrogate"),
+        (b'{"a": "\xed\xa0\x80"}', 400, "lone UTF-16 surrogate"),
+        (b'{"a": NaN}', 400, "NaN is not a JSON number"),
+        (b'{"a": [1,]}', 400, "not valid JSON (line 1, column 10)"),
+        (b"[" * 2000 + b"]" * 2000, 400, "nests deeper than 64"),
+        (b'{"a": ' + b"1" * 5000 + b"}", 400, "not valid JSON"),
+    ],
+)
+def test_what_the_fast_decoder_refuses_gets_the_standard_message(raw: bytes, status: int, words: str) -> None:
+    with pytest.raises(ServiceError) as error:
+        decode_json_body(raw, Settings())
+    assert error.value.status == status and words in str(error.value.issues[0].diagnostics)
+
+
+def test_a_body_above_the_fast_decoders_bound_is_read_the_same() -> None:
+    body = {"values": list(range(120_000)), "text": "x" * 300_000}
+    raw = json.dumps(body).encode()
+    assert len(raw) > ORJSON_MAX_BYTES
+    assert decode_json_body(raw, Settings()) == body
+
+
+async def test_service_responses_are_the_bytes_starlette_would_send(client: httpx.AsyncClient) -> None:
+    """Issue 14 item 1: responses written by orjson are byte for byte what JSONResponse wrote, on every scenario."""
+    compared = 0
+    for path in sorted((FIXTURES / "scenarios").rglob("request.json")):
+        body = json.loads(path.read_bytes())
+        if (path.parent / "fhir.json").exists() or not isinstance(body.get("prefetch"), dict):
+            continue
+        service = {"patient-view": "vitd-mg-patient-view", "order-select": "vitd-mg-order-select"}.get(
+            body["hook"], "vitd-mg-order-sign"
+        )
+        response = await client.post(f"/cds-services/{service}", json=body)
+        if response.status_code != 200:
+            continue
+        assert response.content == JSONResponse(response.json()).body, path
+        compared += 1
+    assert compared > 50

@@ -52,3 +52,38 @@ def test_the_strength_of_the_named_ingredient_in_a_combination() -> None:
 )
 def test_route_of_dose_form(form: str, route: str | None) -> None:
     assert route_of_form(form) == route
+
+
+def _route_word_by_word(text: str) -> str | None:
+    """The route as it was found before issue 14: one search per form word, in the order parenteral, other, oral."""
+    import re
+
+    from cds_service.knowledge import product_names as p
+
+    def has(words: str, word: str) -> bool:
+        return re.search(rf"(?<![a-zà-ÿ]){re.escape(word)}s?(?![a-zà-ÿ])", words) is not None
+
+    words = text.lower()
+    for route, forms in (
+        ("systemic", p._PARENTERAL_FORMS),
+        ("other", p._OTHER_FORMS),
+        ("oral", p._ORAL_FORMS),
+    ):
+        if any(has(words, w) for w in forms):
+            return route
+    return None
+
+
+def test_route_of_form_with_one_pattern_per_route_finds_what_each_word_found() -> None:
+    """Issue 14 item 2: the form words compiled once per route; every form word, plural, inside a longer word,
+    beside punctuation, and two routes in one name give the route a search per word gave."""
+    from cds_service.knowledge import product_names as p
+
+    forms = [*p._PARENTERAL_FORMS, *p._OTHER_FORMS, *p._ORAL_FORMS]
+    texts = ["", "Omeprazol 20 mg", "zalf/tablet", "Tabletten", "injectables", "gelatine capsule", "xtablet", "tablety"]
+    for form in forms:
+        texts += [form, form.upper(), f"{form}s", f"{form}es", f"x{form}", f"{form}x", f"Product ({form})", f"é{form}"]
+        texts += [f"{form} / {other}" for other in forms[::5]]
+    assert len({route_of_form(t) for t in texts}) == 4  # every route and None occur
+    for text in texts:
+        assert route_of_form(text) == _route_word_by_word(text), text
