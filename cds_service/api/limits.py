@@ -47,22 +47,29 @@ async def read_json_body(request: Request, settings: Settings) -> Any:
 
 
 def decode_json_body(raw: bytes, settings: Settings) -> Any:
-    """The decoded body within the nesting, string, resource and Unicode limits, or a 400/413.
+    """The decoded body within the nesting, string, resource and Unicode limits, or a 400/413."""
+    body, checked_unicode = load_json(raw, settings)
+    check_shape(body, settings)
+    if not checked_unicode and _SURROGATE.search(raw):
+        _check_unicode(body)
+    return body
+
+
+def load_json(raw: bytes, settings: Settings) -> tuple[Any, bool]:
+    """The body decoded, or a 400; and whether it is known to hold no lone surrogate.
 
     orjson decodes a body of up to `ORJSON_MAX_BYTES` (issue 14: in about half the time) whenever it reads the
     body exactly as the standard library would; anything it refuses or might read otherwise (an integer beyond
     64 bits, which it reads as a float) takes the standard library's path, whose errors say what and where.
+    orjson refuses lone surrogates, so what it decodes needs no Unicode check.
     """
     if len(raw) <= ORJSON_MAX_BYTES and _LONG_NUMBER not in raw.translate(_DIGITS):
         try:
-            body = orjson.loads(raw)
+            return orjson.loads(raw), True
         except orjson.JSONDecodeError:  # invalid JSON, a lone surrogate, a BOM, NaN, too deep: said below
             pass
-        else:
-            check_shape(body, settings)
-            return body  # orjson refuses lone surrogates, so the Unicode check has nothing to find
     try:
-        body = json.loads(raw, parse_constant=_not_json, object_hook=switch_point)
+        return json.loads(raw, parse_constant=_not_json, object_hook=switch_point), False
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         where = f"line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else "body"
         raise ServiceError(400, [Issue("structure", f"the body is not valid JSON ({where})")]) from None
@@ -72,10 +79,6 @@ def decode_json_body(raw: bytes, settings: Settings) -> Any:
         raise ServiceError(
             400, [Issue("structure", f"the JSON nests deeper than {settings.max_json_depth} (VITDMG_MAX_JSON_DEPTH)")]
         ) from None
-    check_shape(body, settings)
-    if _SURROGATE.search(raw):
-        _check_unicode(body)
-    return body
 
 
 def switch_point(value: dict[str, Any]) -> dict[str, Any]:
