@@ -27,6 +27,12 @@ def keep_patient_data(prefetched: Prefetched, context: dict[str, Any]) -> dict[s
     The context returned has its draft orders filtered the same way.
     """
     patient_id = str(context["patientId"])
+    keep_patient_resources(prefetched, patient_id)
+    return filter_drafts(context, patient_id, prefetched)
+
+
+def keep_patient_resources(prefetched: Prefetched, patient_id: str) -> None:
+    """The prefetch's part of `keep_patient_data`."""
     for key, resources in prefetched.resources.items():
         kept = []
         for index, raw in enumerate(resources):
@@ -39,7 +45,6 @@ def keep_patient_data(prefetched: Prefetched, context: dict[str, Any]) -> dict[s
             else:
                 prefetched.reports.append(Report("identity", f"{_label(raw)} ({where})", reason))
         prefetched.resources[key] = kept
-    return _filter_drafts(context, patient_id, prefetched)
 
 
 def patient_of(raw: dict[str, Any]) -> str | None:
@@ -83,7 +88,8 @@ def _check_patient(raw: dict[str, Any], patient_id: str, where: str) -> None:
         )
 
 
-def _filter_drafts(context: dict[str, Any], patient_id: str, prefetched: Prefetched) -> dict[str, Any]:
+def filter_drafts(context: dict[str, Any], patient_id: str, prefetched: Prefetched) -> dict[str, Any]:
+    """The draft orders' part of `keep_patient_data`."""
     bundle = context.get("draftOrders")
     if not isinstance(bundle, dict) or not isinstance(bundle.get("entry"), list):
         return context

@@ -74,10 +74,84 @@ class Selection:
 
 
 def parse_record(
-    prefetched: Prefetched, context: dict[str, Any], knowledge: Knowledge, selection: Selection | None = None
+    prefetched: Prefetched,
+    context: dict[str, Any],
+    knowledge: Knowledge,
+    selection: Selection | None = None,
+    prefetch: PrefetchPart | None = None,
 ) -> ParsedRecord:
+    """The record: the prefetch's part (`parse_prefetch`, or one parsed before from the same resources), the drafts."""
+    part = prefetch or parse_prefetch(prefetched, knowledge, selection)
+    record = copy.copy(part.record)
+    for name in _RECORD_LISTS:
+        setattr(record, name, list(getattr(part.record, name)))
+    record.medications = dict(part.record.medications)
+    parser = _Parser(record, selection.cache if selection else None, selection.deadline if selection else None)
+    _parse_drafts(parser, record, context.get("draftOrders") or {})
+    ordered: list[Any] = [
+        *record.statements,
+        *record.requests,
+        *record.dispenses,
+        *record.administrations,
+        *record.draft_medication_requests,
+    ]
+    referenced = {
+        str(resource.medicationReference.reference)
+        for resource in ordered
+        if resource.medicationReference is not None and resource.medicationReference.reference
+    }
+    for reference, raw in part.raw_medications.items():
+        if (reference in referenced or reference.rsplit("/", 1)[-1] in referenced) and (
+            medication := parser.one(Medication, raw, reference)
+        ):
+            record.medications[reference] = medication
+    return record
+
+
+_RECORD_LISTS = (
+    "observations",
+    "statements",
+    "requests",
+    "dispenses",
+    "administrations",
+    "conditions",
+    "draft_medication_requests",
+    "draft_service_requests",
+    "reports",
+)
+
+
+@dataclass(frozen=True)
+class PrefetchPart:
+    """What the prefetch alone gives (the drafts come on top), and every comparison with "now" it rests on.
+
+    Issue 14: an ordering session sends the same record with each call; the part parsed for one call serves the
+    next as long as each comparison with the look-back windows and medication end dates comes out the same.
+    """
+
+    record: ParsedRecord
+    raw_medications: dict[str, dict[str, Any]]
+    checks: tuple[tuple[str | None, datetime, bool], ...]
+
+    def holds(self, selection: Selection | None) -> bool:
+        """Whether parsing the same resources at `selection`'s now would make every comparison the same way."""
+        return selection is not None and all(
+            _compare(analyte, at, selection) == result for analyte, at, result in self.checks
+        )
+
+
+def _compare(analyte: str | None, at: datetime, selection: Selection) -> bool:
+    """A comparison with now: a lab of this analyte within its look-back window; (no analyte) medication ended."""
+    if analyte is None:
+        return at < selection.now
+    cutoff = selection.lab_cutoffs.get(analyte)
+    return cutoff is None or at >= cutoff
+
+
+def parse_prefetch(prefetched: Prefetched, knowledge: Knowledge, selection: Selection | None = None) -> PrefetchPart:
     record = ParsedRecord()
     parser = _Parser(record, selection.cache if selection else None, selection.deadline if selection else None)
+    checks: list[tuple[str | None, datetime, bool]] = []
     raw_medications: dict[str, dict[str, Any]] = {}
     for resources in prefetched.resources.values():
         for raw in resources:
@@ -93,11 +167,14 @@ def parse_record(
                 analyte = _relevant_lab(raw, knowledge, record, where)
                 if analyte is not None:
                     when = _raw_date(raw)
-                    cutoff = selection.lab_cutoffs.get(analyte) if selection else None
-                    if when is None or cutoff is None or when >= cutoff:
+                    within = True
+                    if when is not None and selection is not None:
+                        within = _compare(analyte, when, selection)
+                        checks.append((analyte, when, within))
+                    if within:
                         labs.setdefault(analyte, []).append((when, raw, where))
             elif kind in _MEDICATION_SOURCES and _text(raw.get("status")) in _MEDICATION_SOURCES[kind][0]:
-                wanted = _wanted_medication(raw, raw_medications, knowledge, selection)
+                wanted = _wanted_medication(raw, raw_medications, knowledge, selection, checks)
                 if wanted:
                     into, model = _MEDICATION_SOURCES[kind][1](record), _MEDICATION_SOURCES[kind][2]
                     parser.add(into, model, raw, where)
@@ -118,25 +195,7 @@ def parse_record(
     for analyte, candidates in labs.items():
         units = knowledge.labs.analytes[analyte].normalised_units
         _add_newest_usable(parser, record, candidates, units, selection.max_candidates if selection else None)
-    _parse_drafts(parser, record, context.get("draftOrders") or {})
-    ordered: list[Any] = [
-        *record.statements,
-        *record.requests,
-        *record.dispenses,
-        *record.administrations,
-        *record.draft_medication_requests,
-    ]
-    referenced = {
-        str(resource.medicationReference.reference)
-        for resource in ordered
-        if resource.medicationReference is not None and resource.medicationReference.reference
-    }
-    for reference, raw in raw_medications.items():
-        if (reference in referenced or reference.rsplit("/", 1)[-1] in referenced) and (
-            medication := parser.one(Medication, raw, reference)
-        ):
-            record.medications[reference] = medication
-    return record
+    return PrefetchPart(record, raw_medications, tuple(checks))
 
 
 def _raw_date(raw: dict[str, Any]) -> datetime | None:
@@ -206,7 +265,11 @@ _MEDICATION_SOURCES: dict[str, tuple[set[str], Any, type[Any]]] = {
 
 
 def _wanted_medication(
-    raw: dict[str, Any], medications: dict[str, dict[str, Any]], knowledge: Knowledge, selection: Selection | None
+    raw: dict[str, Any],
+    medications: dict[str, dict[str, Any]],
+    knowledge: Knowledge,
+    selection: Selection | None,
+    checks: list[tuple[str | None, datetime, bool]],
 ) -> bool | None:
     """Only medication in one of the rules' classes is validated; an unresolvable reference is (to be reported).
 
@@ -214,8 +277,11 @@ def _wanted_medication(
     """
     period = raw.get("effectivePeriod")
     end = to_datetime(period.get("end")) if isinstance(period, dict) else None
-    if selection is not None and end is not None and end < selection.now:
-        return False
+    if selection is not None and end is not None:
+        ended = _compare(None, end, selection)
+        checks.append((None, end, ended))
+        if ended:
+            return False
     concepts: list[Any] = []
     if "medicationCodeableConcept" in raw:
         concepts.append(raw["medicationCodeableConcept"])

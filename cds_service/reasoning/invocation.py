@@ -17,15 +17,15 @@ from cds_service.cdshooks.models import CDSRequest, CDSResponse
 from cds_service.cdshooks.services import ServiceDefinition, check_context
 from cds_service.errors import Issue, ServiceError, json_path
 from cds_service.fhir._dates import DAYS_PER_MONTH
-from cds_service.fhir.identity import keep_patient_data
-from cds_service.fhir.parsing import Selection, check_deadline, parse_record
+from cds_service.fhir.identity import filter_drafts, keep_patient_resources
+from cds_service.fhir.parsing import PrefetchPart, Selection, check_deadline, parse_prefetch, parse_record
 from cds_service.fhir.prefetch import FhirAccess, Prefetched, resolve_prefetch
 from cds_service.fhir.validated_cache import ValidatedCache
 from cds_service.knowledge.loader import Knowledge
 from cds_service.reasoning.cards import RenderContext, render_cards
 from cds_service.reasoning.engine import RuleEngine
 from cds_service.reasoning.facts import EvaluationContext, build_facts
-from cds_service.reports import EXTENSION_KEY
+from cds_service.reports import EXTENSION_KEY, Report
 from cds_service.settings import Settings
 
 
@@ -132,12 +132,14 @@ def _evaluate(request: CDSRequest, prefetched: Prefetched, work: _Work, timings:
         timings[step] = round((time.perf_counter() - clock) * 1000, 2)
         clock = time.perf_counter()
 
-    context = keep_patient_data(prefetched, request.context)  # iterates every resource: in the thread too
     selection = _selection(knowledge, settings, now, work.cache)
     selection = Selection(
         selection.now, selection.lab_cutoffs, settings.max_lab_candidates, deadline, cache=selection.cache
     )
-    record = parse_record(prefetched, context, knowledge, selection)
+    patient_id = str(request.context["patientId"])
+    part = _prefetch_part(prefetched, patient_id, knowledge, selection, work.cache)
+    context = filter_drafts(request.context, patient_id, prefetched)
+    record = parse_record(prefetched, context, knowledge, selection, part)
     lap("parse")
     selections = request.context.get("selections")
     ctx = EvaluationContext(
@@ -161,6 +163,31 @@ def _evaluate(request: CDSRequest, prefetched: Prefetched, work: _Work, timings:
     extension = {EXTENSION_KEY: [r.to_json() for r in reports]} if reports else None
     response = CDSResponse(cards=cards, extension=extension)
     return Outcome(response, timings, [c.source.topic.code for c in cards if c.source.topic], signatures, profile)
+
+
+def _prefetch_part(
+    prefetched: Prefetched, patient_id: str, knowledge: Knowledge, selection: Selection, cache: ValidatedCache | None
+) -> PrefetchPart:
+    """Identity and parsing of the prefetch, or what the same resources of the same patient gave before (issue 14).
+
+    Used again only while every comparison with now it rests on comes out the same (`PrefetchPart.holds`): a hit
+    reports what a miss reports, in the same order, and gives the same record.
+    """
+    key = cache.record_key(prefetched.resources, patient_id) if cache is not None else None
+    known: tuple[list[Report], PrefetchPart] | None = (
+        cache.records.get(key) if cache is not None and key is not None else None
+    )
+    if known is not None:
+        identity_reports, part = known
+        if part.holds(selection):
+            prefetched.reports += identity_reports
+            return part
+    before = len(prefetched.reports)
+    keep_patient_resources(prefetched, patient_id)  # iterates every resource: in the thread too
+    part = parse_prefetch(prefetched, knowledge, selection)
+    if cache is not None and key is not None:
+        cache.records.put(key, (prefetched.reports[before:], part))
+    return part
 
 
 def _check_draft_count(context: dict[str, Any], settings: Settings) -> None:
