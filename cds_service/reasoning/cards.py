@@ -5,9 +5,11 @@ One card per catalog code: the most urgent intent wins, the reasons of all inten
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +59,7 @@ def render_cards(
             intents.setdefault(str(d.fields["code"]), []).append(d)
     cards = []
     claimed: set[str] = set()  # resources a suggestion already creates: one suggestion per order (issue 10)
+    record_values = _record_values(facts, knowledge, ctx) if intents else None  # the same for every card
     for code in sorted(intents, key=lambda c: (-max(INDICATOR_RANK[i.fields["indicator"]] for i in intents[c]), c)):
         chosen = max(intents[code], key=lambda i: INDICATOR_RANK[i.fields["indicator"]])
         evidence_ids: list[str] = []
@@ -65,7 +68,7 @@ def render_cards(
                 if fact_id not in evidence_ids:
                     evidence_ids.append(fact_id)
         why = [facts.evidence[i] for i in evidence_ids]
-        card = _render(knowledge.cards[code], chosen, why, facts, knowledge, ctx, claimed)
+        card = _render(knowledge.cards[code], chosen, why, facts, knowledge, ctx, claimed, record_values)
         if signatures is not None:
             signatures[card.uuid] = _signature(why)
         cards.append(card)
@@ -94,11 +97,12 @@ def _render(
     knowledge: Knowledge,
     ctx: RenderContext,
     claimed: set[str] | None = None,
+    record_values: dict[str, Any] | None = None,
 ) -> Card:
     loc = ctx.locale
     common = knowledge.card_common
     variant = definition.variants[str(intent.fields["variant"])]
-    values = _template_values(why, facts, knowledge, ctx)
+    values = _template_values(why, facts, knowledge, ctx, record_values)
     summary = variant.summary[loc].format_map(values)
     if len(summary) > SUMMARY_MAX:  # our text plus an extreme value: cut and log it, never fail the call
         logger.error("card summary truncated", extra={"event": {"card": definition.code, "length": len(summary)}})
@@ -211,29 +215,21 @@ def _range(evidence: Evidence, locale: str) -> str:
     return "?"
 
 
-def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> dict[str, Any]:
+def _template_values(
+    why: list[Evidence],
+    facts: FactSet,
+    knowledge: Knowledge,
+    ctx: RenderContext,
+    record_values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The values a card's texts may name; `record_values` (the same for every card of a response) if known."""
     loc = ctx.locale
     profile = knowledge.profiles.profiles[ctx.profile]
-    cutoffs = profile.vitd25
-    values: dict[str, Any] = {
-        "limit_" + k.rsplit("_", 1)[0]: f"{_number(getattr(cutoffs, k), loc)} {cutoffs.unit}" for k in VITD25_CUTOFFS
-    }
-    adult_vitd, adult_mg = profile.vitd_ul.bands[-1].ug_per_day, profile.mg_ul.bands[-1].mg_per_day
-    values["vitd_ul_adult"] = f"{_number(adult_vitd or 0, loc)} {'microgram' if loc == 'nl' else 'micrograms'}"
-    values["mg_ul_adult"] = f"{_number(adult_mg or 0, loc)} mg"
-    for evidence in facts.evidence.values():
-        if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
-            shown = f"{evidence.comparator or ''}{_number(evidence.value, loc)}"
-            values[f"{evidence.analyte}_value"] = f"{shown} {evidence.unit}"
-            values[f"{evidence.analyte}_date"] = _date(evidence.date, loc)
-            values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
-            if evidence.analyte == "vitd25":
-                values["vitd25_value"] = _vitd25_value(evidence, cutoffs, knowledge, loc)
+    values = dict(record_values if record_values is not None else _record_values(facts, knowledge, ctx))
     # interactions named per drug (issue 18): the drug and the binding product, from the order and from active
     # medication alike, in the card's language
     values["partner"] = _names(why, PARTNER_CLASSES, knowledge, loc) or "?"
-    binders = {k for k, c in knowledge.medications.classes.items() if c.contains_magnesium} | {"calcium-supplement"}
-    values["binder"] = _names(why, binders, knowledge, loc) or "magnesium"
+    values["binder"] = _names(why, _binders(knowledge), knowledge, loc) or "magnesium"
     for evidence in why:
         if evidence.kind == "order" and evidence.value is not None:
             unit = "µg" if evidence.unit == "ug" else evidence.unit
@@ -247,6 +243,44 @@ def _template_values(why: list[Evidence], facts: FactSet, knowledge: Knowledge, 
     values.setdefault("total", "?")
     values.setdefault("products", "?")
     return values
+
+
+def _record_values(facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> dict[str, Any]:
+    """The values that do not depend on the card: the profile's limits and each analyte's latest result."""
+    loc = ctx.locale
+    cutoffs = knowledge.profiles.profiles[ctx.profile].vitd25
+    values: dict[str, Any] = dict(_profile_values(knowledge, ctx.profile, loc))
+    for evidence in facts.evidence.values():
+        if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
+            shown = f"{evidence.comparator or ''}{_number(evidence.value, loc)}"
+            values[f"{evidence.analyte}_value"] = f"{shown} {evidence.unit}"
+            values[f"{evidence.analyte}_date"] = _date(evidence.date, loc)
+            values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
+            if evidence.analyte == "vitd25":
+                values["vitd25_value"] = _vitd25_value(evidence, cutoffs, knowledge, loc)
+    return values
+
+
+@functools.lru_cache(maxsize=64)
+def _profile_values(knowledge: Knowledge, profile_name: str, loc: str) -> dict[str, str]:
+    """The profile's cut-offs and adult upper levels in words: worked out once per profile and language."""
+    profile = knowledge.profiles.profiles[profile_name]
+    cutoffs = profile.vitd25
+    values = {
+        "limit_" + k.rsplit("_", 1)[0]: f"{_number(getattr(cutoffs, k), loc)} {cutoffs.unit}" for k in VITD25_CUTOFFS
+    }
+    adult_vitd, adult_mg = profile.vitd_ul.bands[-1].ug_per_day, profile.mg_ul.bands[-1].mg_per_day
+    values["vitd_ul_adult"] = f"{_number(adult_vitd or 0, loc)} {'microgram' if loc == 'nl' else 'micrograms'}"
+    values["mg_ul_adult"] = f"{_number(adult_mg or 0, loc)} mg"
+    return values
+
+
+@functools.lru_cache(maxsize=8)
+def _binders(knowledge: Knowledge) -> frozenset[str]:
+    """Classes that bind a partner drug: magnesium-containing ones and calcium supplements."""
+    return frozenset(k for k, c in knowledge.medications.classes.items() if c.contains_magnesium) | {
+        "calcium-supplement"
+    }
 
 
 def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[str, str]:
@@ -306,11 +340,11 @@ PARTNER_CLASSES = {
 }
 
 
-def _names(why: list[Evidence], classes: set[str], knowledge: Knowledge, loc: str) -> str:
+def _names(why: list[Evidence], classes: AbstractSet[str], knowledge: Knowledge, loc: str) -> str:
     """The medication of these classes behind a card, by ingredient in the card's language, else the product."""
     names = []
     for e in why:
-        if e.kind not in ("med", "order") or e.med_class not in classes:
+        if e.kind not in ("med", "order") or e.med_class is None or e.med_class not in classes:
             continue
         ingredient = knowledge.medications.classes[e.med_class].ingredients.get(e.ingredient or "")
         if ingredient is not None and e.ingredient:
