@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     audit_queue_cards: int = Field(10_000, ge=1)
     """Most audit rows queued in memory; a full queue makes requests wait for the writer (nothing is dropped)."""
     validation_cache_entries: int = Field(1024, ge=0)
-    """Validated FHIR resources kept in memory for the next call with the same record (a session); 0 = off."""
+    """Validated resources (and the parsed prefetch of 64 records) kept for a session's next call; 0 = both off."""
     max_draft_orders: int = Field(100, ge=1)
     """Most draft orders in `context.draftOrders` (413 above)."""
     max_lab_candidates: int = Field(50, ge=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +14,7 @@ from cds_service.errors import ServiceError
 from cds_service.settings import Settings
 from tests.builders import request
 from tests.conftest import AppClient
+from tests.fhir_server import FIXTURES
 
 PV = "/cds-services/vitd-mg-patient-view"
 
@@ -86,7 +86,6 @@ async def test_a_normal_request_is_within_every_default_limit(client: httpx.Asyn
 
 # --- issue 14 item 1: orjson decodes the body whenever it reads it as the standard library does ---------------
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fhir_fixtures"
 TRICKY = [
     b'{"a": 123456789012345678901234567890, "b": -9223372036854775809, "c": 18446744073709551616}',
     b'{"id": "1234567890123456789012", "n": 9223372036854775807, "m": -9223372036854775808}',
