@@ -192,18 +192,15 @@ def create_app(
             limiter=request.app.state.limiter,
         )
         audit_started = time.perf_counter()
-        await anyio.to_thread.run_sync(
-            suppress_and_record,
-            store,
-            request.app.state.audit,
-            settings,
-            service_id,
-            cds_request,
-            outcome,
-            knowledge.version,
-            now,
-        )
-        metrics.observe_steps({**outcome.timings, "audit": (time.perf_counter() - audit_started) * 1000})
+        audit: AuditWriter = request.app.state.audit
+
+        def record_and_write() -> tuple[float, bytes]:
+            """Suppression and audit, then the response's bytes: one trip to a worker thread (issue 14)."""
+            suppress_and_record(store, audit, settings, service_id, cds_request, outcome, knowledge.version, now)
+            return (time.perf_counter() - audit_started) * 1000, wire_json(outcome.response)
+
+        audit_ms, content = await anyio.to_thread.run_sync(record_and_write)
+        metrics.observe_steps({**outcome.timings, "audit": audit_ms})
         metrics.observe_cards(
             service_id,
             [(c.source.topic.code if c.source.topic else "", c.indicator) for c in outcome.response.cards],
@@ -216,7 +213,6 @@ def create_app(
             timings_ms=outcome.timings,
             cards=outcome.card_codes,
         )
-        content = await anyio.to_thread.run_sync(wire_json, outcome.response, limiter=request.app.state.limiter)
         return Response(content, media_type="application/json")
 
     @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)])
