@@ -24,6 +24,9 @@ from typing import Any
 import orjson
 
 RECORD_ENTRIES = 64  # records (a prefetch's parsed part): one per patient of the sessions in progress
+# A record keeps its Medication resources as sent and a comparison per result: a larger prefetch is not kept,
+# so the records together never hold more than RECORD_ENTRIES x RECORD_MAX_RESOURCES resources' worth.
+RECORD_MAX_RESOURCES = 1_000
 
 
 class ValidatedCache:
@@ -40,8 +43,11 @@ class ValidatedCache:
     def record_key(resources: dict[str, list[dict[str, Any]]], patient_id: str) -> bytes | None:
         """A digest of the prefetch's resources as they came (keys, order and content) and the context's patient.
 
-        None when orjson cannot write them (an integer beyond 64 bits): such a record is not kept.
+        None when orjson cannot write them (an integer beyond 64 bits) or they are more than RECORD_MAX_RESOURCES:
+        such a record is not kept.
         """
+        if sum(len(found) for found in resources.values()) > RECORD_MAX_RESOURCES:
+            return None
         try:
             text = orjson.dumps(resources)
         except orjson.JSONEncodeError:

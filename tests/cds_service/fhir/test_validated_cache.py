@@ -13,7 +13,7 @@ import httpx
 
 from cds_service.api.app import create_app
 from cds_service.fhir._dates import DAYS_PER_MONTH
-from cds_service.fhir.validated_cache import ValidatedCache
+from cds_service.fhir.validated_cache import RECORD_MAX_RESOURCES, ValidatedCache
 from cds_service.knowledge.loader import Knowledge
 from cds_service.offline.evaluation import read_expectations
 from cds_service.settings import Settings
@@ -149,6 +149,11 @@ def test_the_record_key_is_the_prefetch_and_the_patient() -> None:
     assert key != ValidatedCache.record_key({"labs": [], "patient": resources["patient"]}, "p1")  # key order
     assert key != ValidatedCache.record_key({**resources, "labs": [{"resourceType": "Observation"}]}, "p1")
     assert ValidatedCache.record_key({"x": [{"n": 2**70}]}, "p1") is None  # not written by orjson: not kept
+    # a prefetch larger than a session's record is not kept (the records' memory stays bounded)
+    many = {"labs": [{"resourceType": "Observation", "id": str(n)} for n in range(RECORD_MAX_RESOURCES)]}
+    assert ValidatedCache.record_key(many, "p1") is not None
+    many["labs"].append({"resourceType": "Observation", "id": "one more"})
+    assert ValidatedCache.record_key(many, "p1") is None
 
 
 def _resources(body: dict[str, Any]) -> list[dict[str, Any]]:
