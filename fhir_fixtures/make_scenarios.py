@@ -1054,11 +1054,126 @@ def build() -> None:
     )
     build_h18_doses()
     build_h10()
+    build_h10_review()
     build_h18_totals()
     build_h18_magnesium()
     build_profiles()
     build_h18_kidney()
     build_h18_interactions()
+
+
+def build_h10_review() -> None:
+    """Issue 10, second clinical review: no one-click start where it is unsafe; calcium-raising therapy with high
+    calcium; 25(OH)D high on vitamin D (patient ids pv-*-h10r-*, sg-*-h10r-*)."""
+    NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
+    US = "HL7 US Core 6 (us-core-patient, us-core-observation-lab, MedicationRequest with RxNorm)"
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    colecalciferol_order = ([{"system": ATC, "code": "A11CC05"}], "Colecalciferol 800 IE", (800, "IE", "[iU]"))
+
+    def ca(pid: str, value: float) -> dict[str, Any]:
+        return obs(pid, "2000-8", value, "mmol/L", low=2.15, high=2.55, display="Calcium [Moles/volume] in Serum")
+
+    p = "pv-nl-h10r-1"
+    scenario(
+        "pv-nl-h10r-deficient-sarcoidosis",
+        "25(OH)D 22 nmol/L with sarcoidosis (SNOMED): vitamin D only with the specialist and calcium monitoring, "
+        "no one-click start (review F03).",
+        "patient-view",
+        [patient(p, "1970-05-05"), vitd_nl(p, 22), ca(p, 2.40), condition(p, SCT, "31541009", "Sarcoidosis")],
+        {"vitd-deficiency": "warning"},
+        ["hypercalcaemia-on-therapy"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h10r-2"
+    scenario(
+        "pv-nl-h10r-deficient-dialysis",
+        "25(OH)D 18 nmol/L on dialysis (ICD-10 Z99.2): within the nephrologist's CKD-MBD plan, no one-click start "
+        "(review F04).",
+        "patient-view",
+        [patient(p, "1950-05-05"), vitd_nl(p, 18), condition(p, ICD10NL, "Z99.2", "Afhankelijkheid van dialyse")],
+        {"vitd-deficiency": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h10r-3"
+    scenario(
+        "pv-nl-h10r-deficient-infant",
+        "25(OH)D 18 nmol/L in a 4-month-old: dosed by age under paediatric guidance, no adult start (review F05).",
+        "patient-view",
+        [patient(p, "2026-07-20"), vitd_nl(p, 18)],
+        {"vitd-deficiency": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h10r-4"
+    scenario(
+        "pv-nl-h10r-calcium-high-on-colecalciferol",
+        "Calcium 2.90 mmol/L (lab range 2.15-2.55) while colecalciferol is active, no 25(OH)D: a warning to pause "
+        "vitamin D and calcium (review F16).",
+        "patient-view",
+        [patient(p, "1944-05-05"), ca(p, 2.90), *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG")],
+        {"hypercalcaemia-on-therapy": "warning"},
+        ["vitd-deficiency", "vitd-excess"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h10r-5"
+    scenario(
+        "pv-nl-h10r-vitd-260-on-colecalciferol",
+        "25(OH)D 260 nmol/L while colecalciferol is active, calcium normal: a warning to lower or pause (review F01).",
+        "patient-view",
+        [
+            patient(p, "1960-05-05"),
+            vitd_nl(p, 260),
+            ca(p, 2.40),
+            *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG"),
+        ],
+        {"vitd-excess": "warning"},
+        ["hypercalcaemia-on-therapy"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "sg-nl-h10r-6"
+    scenario(
+        "sg-nl-h10r-vitd-order-calcium-high",
+        "Colecalciferol ordered with calcium 2.85 mmol/L: do not start, cancel suggested (review F02).",
+        "order-sign",
+        [patient(p, "1950-05-05"), ca(p, 2.85)],
+        {"hypercalcaemia-on-therapy": "warning"},
+        [],
+        pid=p,
+        drafts=[draft_med(p, *colecalciferol_order)],
+        shaped_on=PDDI,
+    )
+    p = "sg-nl-h10r-7"
+    scenario(
+        "sg-nl-h10r-vitd-order-sarcoidosis",
+        "Colecalciferol ordered with sarcoidosis (ICD-10 D86) and normal calcium: a warning, no cancel (review F02).",
+        "order-sign",
+        [patient(p, "1970-05-05"), ca(p, 2.40), condition(p, ICD10NL, "D86.0", "Sarcoïdose van long")],
+        {"vitd-granulomatous": "warning"},
+        ["hypercalcaemia-on-therapy"],
+        pid=p,
+        drafts=[draft_med(p, *colecalciferol_order)],
+        shaped_on=PDDI,
+    )
+    p = "sg-us-h10r-8"
+    scenario(
+        "sg-us-h10r-vitd-order-level-high",
+        "Vitamin D ordered while 25(OH)D is 80 ng/mL (above 50 ng/mL, NAM 2011): a warning (review F22).",
+        "order-sign",
+        [patient(p, "1960-05-05", nl=False), obs(p, "62292-8", 80, "ng/mL")],
+        {"vitd-excess": "warning"},
+        [],
+        pid=p,
+        profile="us-nam-2011",
+        drafts=[draft_med(p, [{"system": ATC, "code": "A11CC05"}], "Cholecalciferol 1000 IU", (1000, "IU", "[iU]"))],
+        shaped_on=US,
+        locale="en",
+    )
 
 
 # --- issue 18 (h18): order hooks a prescriber can rely on -----------------------------------------------

@@ -134,11 +134,17 @@ VARIANTS: list[tuple[str, list[Fact], str, set[str]]] = [
     ("vitd-on-native", flat(VITD_LOW, med("vitd-native")), "vitd-deficiency", {"on-supplement"}),
     ("vitd-on-active", flat(VITD_LOW, med("vitd-active")), "vitd-deficiency", {"active-form"}),
     ("vitd-on-both", flat(VITD_LOW, med("vitd-native"), med("vitd-active")), "vitd-deficiency", {"active-form"}),
-    (
+    (  # calcium high on an activated vitamin D: the hypercalcaemia-on-therapy card speaks (review round 2, F16)
         "vitd-active-ca-high",
         flat(VITD_LOW, med("vitd-active"), lab("ca", 2.7, "high")),
         "vitd-deficiency",
-        {"hypercalcaemia"},
+        set(),
+    ),
+    (
+        "vitd-active-ca-high-own-card",
+        flat(VITD_LOW, med("vitd-active"), lab("ca", 2.7, "high")),
+        "hypercalcaemia-on-therapy",
+        {"default"},
     ),
     ("vitd-mid-start", flat(VITD_MID), "vitd-insufficiency", {"default"}),
     ("vitd-mid-on-native", flat(VITD_MID, med("vitd-native")), "vitd-insufficiency", {"on-supplement"}),

@@ -1,0 +1,173 @@
+"""Issue 10, second clinical review (F01-F23): variants that keep unsafe one-click starts away, at each boundary.
+
+Each case: the facts, the card code, and the variants expected (empty set = quiet). Facts are the normalised facts
+of cds_service.reasoning.facts, built with the catalog's helpers; scenarios under fhir_fixtures/ show the same
+end to end.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.reasoning.engine import RuleEngine
+
+from .test_catalog import ORD, PV, Fact, cond, engine, flat, lab, med, order, patient  # noqa: F401 (fixture)
+
+ADULT = patient(45)
+CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
+    # F03/F04/F05: no one-click vitamin D start for granulomatous disease, eGFR < 30, children
+    ("def-adult-start", PV, flat(lab("vitd25", 20), ADULT), "vitd-deficiency", {"default"}),
+    ("def-child-17y11m", PV, flat(lab("vitd25", 20), patient(215 / 12)), "vitd-deficiency", {"child"}),
+    ("def-18y-is-adult", PV, flat(lab("vitd25", 20), patient(18)), "vitd-deficiency", {"default"}),
+    (
+        "def-sarcoidosis",
+        PV,
+        flat(lab("vitd25", 20), ADULT, cond("granulomatous-disease")),
+        "vitd-deficiency",
+        {"granulomatous"},
+    ),
+    ("def-egfr-29.9", PV, flat(lab("vitd25", 20), ADULT, lab("egfr", 29.9)), "vitd-deficiency", {"renal"}),
+    ("def-egfr-30", PV, flat(lab("vitd25", 20), ADULT, lab("egfr", 30)), "vitd-deficiency", {"default"}),
+    (
+        "def-child-on-d",
+        PV,
+        flat(lab("vitd25", 20), patient(6), med("vitd-native")),
+        "vitd-deficiency",
+        {"on-supplement"},
+    ),
+    (
+        "def-sarcoid-on-d",
+        PV,
+        flat(lab("vitd25", 20), ADULT, cond("granulomatous-disease"), med("vitd-native")),
+        "vitd-deficiency",
+        {"granulomatous"},
+    ),
+    ("insufficient-child-quiet", PV, flat(lab("vitd25", 40), patient(8)), "vitd-insufficiency", set()),
+    # F01/F16: calcium above the range on vitamin D/calcium: a warning of its own, at the cited limit without a range
+    (
+        "ca-high-on-calcium",
+        PV,
+        flat(lab("ca", 2.7, "high"), ADULT, med("calcium-supplement")),
+        "hypercalcaemia-on-therapy",
+        {"default"},
+    ),
+    (
+        "ca-normal-on-calcium",
+        PV,
+        flat(lab("ca", 2.5, "normal"), ADULT, med("calcium-supplement")),
+        "hypercalcaemia-on-therapy",
+        set(),
+    ),
+    (
+        "ca-2.55-no-range-on-d",
+        PV,
+        flat(lab("ca", 2.55), ADULT, med("vitd-native")),
+        "hypercalcaemia-on-therapy",
+        {"default"},
+    ),
+    ("ca-2.54-no-range-on-d", PV, flat(lab("ca", 2.54), ADULT, med("vitd-native")), "hypercalcaemia-on-therapy", set()),
+    ("ca-high-no-therapy", PV, flat(lab("ca", 2.7, "high"), ADULT), "hypercalcaemia-on-therapy", set()),
+    (
+        "def-ca-high-on-d-one-card",
+        PV,
+        flat(lab("vitd25", 20), lab("ca", 2.7, "high"), ADULT, med("vitd-native")),
+        "vitd-deficiency",
+        set(),
+    ),
+    # F01/F21: 25(OH)D above the upper cut-off while vitamin D is taken: a warning, not info
+    ("excess-on-d", PV, flat(lab("vitd25", 125.1), ADULT, med("vitd-native")), "vitd-excess", {"on-supplement"}),
+    ("excess-boundary-on-d", PV, flat(lab("vitd25", 125), ADULT, med("vitd-native")), "vitd-excess", set()),
+    ("excess-no-d", PV, flat(lab("vitd25", 125.1), ADULT), "vitd-excess", {"caution"}),
+    # F02/F15/F22: order hooks
+    (
+        "order-d-ca-high",
+        ORD,
+        flat(order("vitd-native", 20), lab("ca", 2.85, "high"), ADULT),
+        "hypercalcaemia-on-therapy",
+        {"order"},
+    ),
+    (
+        "order-alfacalcidol-ca-high",
+        ORD,
+        flat(order("vitd-active"), lab("ca", 2.8, "high"), ADULT),
+        "hypercalcaemia-on-therapy",
+        {"order"},
+    ),
+    (
+        "order-calcium-ca-2.55-no-range",
+        ORD,
+        flat(order("calcium-supplement"), lab("ca", 2.55), ADULT),
+        "hypercalcaemia-on-therapy",
+        {"order"},
+    ),
+    (
+        "order-d-ca-normal",
+        ORD,
+        flat(order("vitd-native", 20), lab("ca", 2.4, "normal"), ADULT),
+        "hypercalcaemia-on-therapy",
+        set(),
+    ),
+    (
+        "order-d-sarcoidosis",
+        ORD,
+        flat(order("vitd-native", 20), cond("granulomatous-disease"), ADULT),
+        "vitd-granulomatous",
+        {"order"},
+    ),
+    ("order-d-no-sarcoidosis", ORD, flat(order("vitd-native", 20), ADULT), "vitd-granulomatous", set()),
+    ("order-d-level-125.1", ORD, flat(order("vitd-native", 20), lab("vitd25", 125.1), ADULT), "vitd-excess", {"order"}),
+    ("order-d-level-125", ORD, flat(order("vitd-native", 20), lab("vitd25", 125), ADULT), "vitd-excess", set()),
+    # F14: hypocalcaemia with magnesium already low
+    (
+        "ca-low-mg-low",
+        PV,
+        flat(lab("ca", 1.95, "low"), lab("mg", 0.55, "low")),
+        "hypocalcemia-check-mg-vitd",
+        {"mg-low"},
+    ),
+    (
+        "ca-low-mg-missing",
+        PV,
+        flat(lab("ca", 1.95, "low"), {"kind": "lab-missing", "analyte": "mg"}),
+        "hypocalcemia-check-mg-vitd",
+        {"default"},
+    ),
+    # F07: PTH high with eGFR < 30 is renal secondary HPT
+    (
+        "pth-egfr-29.9",
+        PV,
+        flat(lab("pth", 200, "high"), lab("vitd25", 20), lab("egfr", 29.9), ADULT),
+        "secondary-hyperparathyroidism",
+        {"renal"},
+    ),
+    (
+        "pth-egfr-30",
+        PV,
+        flat(lab("pth", 200, "high"), lab("vitd25", 20), lab("egfr", 30), ADULT),
+        "secondary-hyperparathyroidism",
+        {"default"},
+    ),
+    # F20/F23: magnesium for children and when magnesium is already taken
+    ("mg-low-child", PV, flat(lab("mg", 0.6, "low"), patient(6)), "mg-deficiency", {"child"}),
+    ("mg-low-on-mg", PV, flat(lab("mg", 0.6, "low"), ADULT, med("mg-supplement")), "mg-deficiency", {"on-supplement"}),
+    (
+        "mg-low-on-laxative-egfr-25",
+        PV,
+        flat(lab("mg", 0.6, "low"), ADULT, med("mg-laxative"), lab("egfr", 25)),
+        "mg-deficiency",
+        {"renal"},
+    ),
+    ("mg-low-adult", PV, flat(lab("mg", 0.6, "low"), ADULT), "mg-deficiency", {"default"}),
+]
+
+
+@pytest.mark.parametrize(("case", "group", "facts", "code", "variants"), CASES, ids=[c[0] for c in CASES])
+def test_variant_at_boundary(
+    engine: RuleEngine, case: str, group: str, facts: list[Fact], code: str, variants: set[str]
+) -> None:
+    shown = {
+        str(d.fields["variant"])
+        for d in engine.evaluate(group, "nl-be", facts)
+        if d.kind == "card" and d.fields["code"] == code
+    }
+    assert shown == variants
