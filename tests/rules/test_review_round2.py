@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.knowledge.loader import Knowledge
 from cds_service.reasoning.engine import RuleEngine
 
-from .test_catalog import ORD, PV, Fact, cond, engine, flat, lab, med, order, patient  # noqa: F401 (fixture)
+from .test_catalog import ORD, PV, Fact, cond, flat, lab, med, order, patient
 
 ADULT = patient(45)
 CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
@@ -159,6 +160,11 @@ CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
     ),
     ("mg-low-adult", PV, flat(lab("mg", 0.6, "low"), ADULT), "mg-deficiency", {"default"}),
 ]
+
+
+@pytest.fixture(scope="module")
+def engine(knowledge: Knowledge) -> RuleEngine:
+    return RuleEngine(knowledge, ["nl-be"])
 
 
 @pytest.mark.parametrize(("case", "group", "facts", "code", "variants"), CASES, ids=[c[0] for c in CASES])
