@@ -1063,8 +1063,9 @@ def build() -> None:
 
 
 def build_h10_review() -> None:
-    """Issue 10, second clinical review: no one-click start where it is unsafe; calcium-raising therapy with high
-    calcium; 25(OH)D high on vitamin D (patient ids pv-*-h10r-*, sg-*-h10r-*).
+    """Issue 10, second clinical review: no one-click start where it is unsafe, high calcium on therapy.
+
+    Also 25(OH)D high on vitamin D (patient ids pv-*-h10r-*, sg-*-h10r-*).
     """
     NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
     US = "HL7 US Core 6 (us-core-patient, us-core-observation-lab, MedicationRequest with RxNorm)"
