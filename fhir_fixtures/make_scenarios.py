@@ -1145,7 +1145,7 @@ def build_h10_review() -> None:
         "order-sign",
         [patient(p, "1950-05-05"), ca(p, 2.85)],
         {"hypercalcaemia-on-therapy": "warning"},
-        [],
+        ["vitd-granulomatous"],
         pid=p,
         drafts=[draft_med(p, *colecalciferol_order)],
         shaped_on=PDDI,
