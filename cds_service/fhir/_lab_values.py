@@ -2,7 +2,10 @@
 
 Shared by parsing (is this result readable at all?) and facts (what does it say?). Works on raw JSON dicts
 and on validated models alike. A unit is never guessed: it comes from the quantity, from the text itself
-("<10 nmol/L"), or from the result's own reference range; otherwise the value is unreadable.
+("<10 nmol/L"), or from the result's own reference range. A bound without any unit ("<10") is read in the
+analyte's unit that makes it widest (the largest factor for `<`, the smallest for `>`): what it allows then
+covers every unit the lab could have meant, so a category it decides holds whatever the unit was (issue 10,
+review F13). An exact number without a unit is unreadable.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class LabValue:
     number: float
     factor: float
     comparator: str | None
-    unit_from: str  # "quantity", "text" or "reference range"
+    unit_from: str  # "quantity", "text", "reference range" or "any unit" (a bound without a unit)
     unit: str | None = None  # as sent (quantity unit or code, or the text's unit), for display beside the conversion
 
     @property
@@ -76,9 +79,13 @@ def read_value(observation: Any, units: dict[str, float]) -> LabValue | str:
         unit_from = "text"
     else:
         factor = _range_factor(observation, units)
+        unit_from = "reference range"
+        if factor is None and symbol in ("<", "<=", "≤") and units:
+            factor, unit_from = max(units.values()), "any unit"
+        elif factor is None and symbol in (">", ">=", "≥") and units:
+            factor, unit_from = min(units.values()), "any unit"
         if factor is None:
             return "text result without a unit (none in the text, none in a reference range); left out"
-        unit_from = "reference range"
     return LabValue(number, factor, COMPARATORS[symbol] if symbol else None, unit_from, unit_text or None)
 
 

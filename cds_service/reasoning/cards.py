@@ -254,6 +254,8 @@ def _record_values(facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> 
         if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
             shown = f"{evidence.comparator or ''}{_number(evidence.value, loc)}"
             values[f"{evidence.analyte}_value"] = f"{shown} {evidence.unit}"
+            if evidence.unit_unknown:  # a bound without a unit is shown as sent, never converted
+                values[f"{evidence.analyte}_value"] = _unitless(evidence, loc)
             values[f"{evidence.analyte}_date"] = _date(evidence.date, loc)
             values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
             if evidence.analyte == "vitd25":
@@ -306,12 +308,21 @@ def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[st
     return values
 
 
+def _unitless(evidence: Evidence, loc: str) -> str:
+    """A bound sent without a unit ("<10"), as sent: the lab's number, and that it had no unit."""
+    number = _number(evidence.reported_value if evidence.reported_value is not None else 0, loc)
+    return f"{evidence.comparator or ''}{number} ({'zonder eenheid' if loc == 'nl' else 'no unit'})"
+
+
 def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowledge, loc: str) -> str:
     """The lab's value and unit as reported, then the value in the guideline's unit when that differs.
 
     One decimal; two where one would round onto a cut-off the value does not reach (29,96 is not "30,0").
     """
     units = knowledge.labs.analytes["vitd25"].normalised_units
+    comparator = evidence.comparator or ""
+    if evidence.unit_unknown:
+        return _unitless(evidence, loc)
     reported_unit = evidence.reported_unit or evidence.unit or ""
     reported = evidence.reported_value if evidence.reported_value is not None else evidence.value
     assert reported is not None and evidence.value is not None
@@ -323,9 +334,9 @@ def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowled
         return _number(value, loc, decimals if value != int(value) else 0)
 
     reported_in_profile_unit = normalise_unit(reported_unit) == normalise_unit(cutoffs.unit)
-    text = f"{shown(reported, limits if reported_in_profile_unit else [])} {reported_unit}"
+    text = f"{comparator}{shown(reported, limits if reported_in_profile_unit else [])} {reported_unit}"
     if not reported_in_profile_unit:
-        text += f" = {shown(in_profile_unit, limits)} {cutoffs.unit}"
+        text += f" = {comparator}{shown(in_profile_unit, limits)} {cutoffs.unit}"
     return text
 
 
@@ -390,7 +401,9 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     if e.kind == "lab" and e.analyte and e.value is not None:
         label = knowledge.labs.analytes[e.analyte].label[loc]
         value = f"{e.comparator or ''}{_number(e.value, loc)} {e.unit}"
-        if (
+        if e.unit_unknown:
+            value = _unitless(e, loc)
+        elif (
             e.reported_value is not None
             and e.reported_unit
             and normalise_unit(e.reported_unit) != normalise_unit(e.unit or "")

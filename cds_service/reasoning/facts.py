@@ -69,6 +69,7 @@ class Evidence:
     comparator: str | None = None
     reported_value: float | None = None
     reported_unit: str | None = None
+    unit_unknown: bool = False  # a bound sent without a unit ("<10"): shown as sent, never converted
     months: float | None = None
     dose_basis: str | None = None
     derived_from: list[str] = field(default_factory=list)
@@ -285,9 +286,19 @@ def _read_lab(
         date=when.date().isoformat(),
         range=(low, high) if source in ("lab", "profile") else None,
         range_source=source,
-        reported_value=read.number if read.unit else None,
+        reported_value=read.number if read.unit or read.unit_from == "any unit" else None,
         reported_unit=read.unit,
+        unit_unknown=read.unit_from == "any unit",
     )
+    if read.unit_from == "any unit":
+        facts.reports.append(
+            Report(
+                "facts",
+                ref,
+                f"result {read.comparator}{read.number:g} without a unit: reasoned with as "
+                f"{'below' if read.comparator.startswith('<') else 'above'} it in every unit of {analyte}",
+            )
+        )
     return _Lab(analyte, value, when, flag, evidence)
 
 

@@ -39,6 +39,9 @@ DECIDED = [
     ("vitd-lt-40-nmoll", "vitd25", {"vitd-status=deficient"}, "us-endocrine-2011"),  # deficient below 20 ng/mL
     ("vitd-text-lt10-range", "vitd25", {"vitd-status=deficient"}, "nl-be"),
     ("vitd-text-lt10-unit", "vitd25", {"vitd-status=deficient"}, "nl-be"),
+    # review F13: "<10" without any unit is below 10 ng/mL (= 25 nmol/L) in the widest unit: deficient everywhere
+    ("vitd-text-lt10-no-unit", "vitd25", {"vitd-status=deficient"}, "nl-be"),
+    ("vitd-text-lt10-no-unit", "vitd25", {"vitd-status=deficient"}, "us-endocrine-2011"),
     ("mg-text-lt05-range", "mg", {"mg-low=yes", "mg-critical=yes"}, "nl-be"),
     ("mg-gt2-range", "mg", {"mg-high=yes"}, "nl-be"),
     ("egfr-gt-60", "egfr", set(), "nl-be"),
@@ -73,7 +76,9 @@ UNDECIDED = [
     ("mg-lt08-range", "does not decide the mg category", "nl-be"),  # low or normal
     ("egfr-gt-20", "does not decide the egfr category", "nl-be"),
     ("vitd-ad", "does not bound the value", "nl-be"),
-    ("vitd-text-lt10-no-unit", "without a unit", "nl-be"),
+    ("vitd-text-10-no-unit", "without a unit", "nl-be"),  # an exact number without a unit: never guessed
+    ("vitd-text-gt10-no-unit", "does not decide the vitd25 category", "nl-be"),  # > 10 nmol/L decides nothing
+    ("vitd-text-lt40-no-unit", "does not decide the vitd25 category", "nl-be"),  # < 40 ng/mL = 99.8 nmol/L
     ("vitd-text-lt10-bad-unit", "unit 'eenheden'", "nl-be"),
     ("vitd-text-words", "not a number", "nl-be"),
 ]
