@@ -296,7 +296,7 @@ def _read_lab(
                 "facts",
                 ref,
                 f"result {read.comparator}{read.number:g} without a unit: reasoned with as "
-                f"{'below' if read.comparator.startswith('<') else 'above'} it in every unit of {analyte}",
+                f"{'below' if (read.comparator or '').startswith('<') else 'above'} it in every unit of {analyte}",
             )
         )
     return _Lab(analyte, value, when, flag, evidence)
