@@ -59,12 +59,17 @@ BOUNDARIES: list[tuple[str, float, str, str | None]] = [
     ("us-nam-2011", 50.0, "nmol/L", NONE),
     ("us-nam-2011", 124.8, "nmol/L", NONE),
     ("us-nam-2011", 125.0, "nmol/L", HIGH),
-    # us-endocrine-2011 (superseded), ng/mL: < 20 deficiency, 20-29 insufficiency, >= 30; upper values unverified
+    # us-endocrine-2011 (superseded), ng/mL: < 20 deficiency, 20-29 insufficiency, >= 30; its own upper values
+    # unverified, so the IOM/NAM 2011 > 50 ng/mL serves (review F21: a profile that cannot warn of excess is unsafe)
     ("us-endocrine-2011", 19.9, "ng/mL", DEFICIENT),
     ("us-endocrine-2011", 20.0, "ng/mL", INSUFFICIENT),
     ("us-endocrine-2011", 29.9, "ng/mL", INSUFFICIENT),
     ("us-endocrine-2011", 30.0, "ng/mL", NONE),
-    ("us-endocrine-2011", 200.0, "ng/mL", NONE),
+    ("us-endocrine-2011", 50.0, "ng/mL", NONE),
+    ("us-endocrine-2011", 50.1, "ng/mL", HIGH),
+    ("us-endocrine-2011", 124.8, "nmol/L", NONE),
+    ("us-endocrine-2011", 125.0, "nmol/L", HIGH),
+    ("us-endocrine-2011", 200.0, "ng/mL", HIGH),
     ("us-endocrine-2011", 49.9, "nmol/L", DEFICIENT),
     ("us-endocrine-2011", 49.92, "nmol/L", INSUFFICIENT),
     ("us-endocrine-2011", 74.8, "nmol/L", INSUFFICIENT),
