@@ -468,6 +468,7 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
         [f"MedicationRequest/{r.id}" for r, _, _ in drafts]
         + [f"ServiceRequest/{s.id}" for s in record.draft_service_requests],
     )
+    repeated = _repeatedly_dispensed(record, knowledge)
     vitamin_d: list[tuple[Any, str, bool, MedMatch, Any, list[Any]]] = []
     for resource, kind, is_draft in items:
         ref = f"{kind}/{resource.id}"
@@ -504,8 +505,11 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
             }
             # the course's length where the data states it (daysSupply, bounds; else a statement's period or the
             # dispensed supply x repeats, issue 10): open-ended courses stay "open" for the prolonged-use rules
-            # one dispense's supply is not the planned course (repeat dispenses are long-term use): open
-            if kind in ("MedicationDispense", "MedicationAdministration"):
+            # repeat dispenses of a class are long-term use (open); a single dispense is the course it supplies
+            # (review F18: one 14-day PPI dispense is not prolonged use); an administration is open
+            if kind == "MedicationDispense" and course.days is not None and match.med_class not in repeated:
+                fact |= _engine_course(course.fields())
+            elif kind in ("MedicationDispense", "MedicationAdministration"):
                 fact |= {"course": "open"} | (
                     {"course_days": engine_number(round(course.days, 2))} if course.days is not None else {}
                 )
@@ -557,6 +561,19 @@ def _route_from_product(concepts: list[Any], medication: Any) -> str | None:
         if text and (route := route_of_form(text)) is not None:
             return route
     return None
+
+
+def _repeatedly_dispensed(record: ParsedRecord, knowledge: Knowledge) -> set[str]:
+    """Medication classes handed over more than once in the record (any dispense with a hand-over date)."""
+    seen: dict[str, int] = {}
+    scratch = FactSet()  # classification only: its reports are those of the main pass
+    for dispense in record.dispenses:
+        if to_datetime(dispense.whenHandedOver or dispense.whenPrepared) is None:
+            continue
+        concepts, _ = _medication_concepts(dispense, record, scratch, f"MedicationDispense/{dispense.id}")
+        for med_class in {m.med_class for m in classify_medication(concepts, knowledge)} if concepts else set():
+            seen[med_class] = seen.get(med_class, 0) + 1
+    return {med_class for med_class, count in seen.items() if count > 1}
 
 
 def _dispensed_supply_lasts(dispense: Any, use: DispenseUse, now: datetime) -> bool:

@@ -362,6 +362,24 @@ def test_topical_steroid_without_route_is_not_systemic(knowledge: Knowledge) -> 
 
 
 @pytest.mark.parametrize(
+    ("cases", "course"),
+    [
+        (["dispense-ppi-14d"], {"course": "bounded", "course_days": 14.0}),  # one 14-day dispense: a short course
+        (["dispense-ppi-14d", "dispense-ppi-14d-earlier"], {"course": "open", "course_days": 14.0}),  # repeated
+        (["dispense-ppi-recent"], {"course": "bounded", "course_days": 90.0}),  # one 90-day supply: prolonged
+    ],
+)
+def test_a_single_dispense_is_the_course_it_supplies(
+    knowledge: Knowledge, cases: list[str], course: dict[str, object]
+) -> None:
+    """Review F18 (issue 10 course length): repeat dispenses are long-term use; one dispense is its supply."""
+    facts = facts_for(knowledge, [one("product-level", c) for c in cases])
+    current = [f for f in facts.facts if f["kind"] == "med"]
+    assert {k: current[0].get(k) for k in ("course", "course_days")} == course
+    assert len(current) == 1  # the earlier dispense's supply has run out: context only
+
+
+@pytest.mark.parametrize(
     ("case", "expected", "course"),
     [
         ("dispense-ppi-recent", [("ppi", "oral")], 90.0),  # 2026-10-01 + 90 days supply: in use on 2026-11-22
