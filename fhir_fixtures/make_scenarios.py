@@ -755,7 +755,8 @@ def build() -> None:
     p = "pv-nl-23"
     scenario(
         "pv-nl-prednisolon-vitd-ok",
-        "Prednisolon (ATC H02AB06) with a normal 25(OH)D: no vitamin D-lowering card.",
+        "Prednisolon (ATC H02AB06, open-ended) with a normal 25(OH)D: no test advice, but calcium, vitamin D and a "
+        "fracture-risk assessment (ACR 2022; review F24).",
         "patient-view",
         [
             patient(p, "1959-09-09"),
@@ -763,8 +764,8 @@ def build() -> None:
             mg(p, 0.85),
             *nl_use(p, "29351", "H02AB06", "PREDNISOLON TABLET 5MG"),
         ],
-        {},
-        ["vitd-lowering-medication", "risk-group-testing"],
+        {"vitd-lowering-medication": "info"},
+        ["risk-group-testing", "vitd-deficiency"],
         pid=p,
         shaped_on=NL,
     )
@@ -1118,7 +1119,7 @@ def build_h10_review() -> None:
         "patient-view",
         [patient(p, "1944-05-05"), ca(p, 2.90), *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG")],
         {"hypercalcaemia-on-therapy": "warning"},
-        ["vitd-deficiency", "vitd-excess"],
+        ["vitd-deficiency", "vitd-excess", "vitd-lowering-medication"],
         pid=p,
         shaped_on=NL,
     )

@@ -159,6 +159,43 @@ CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
         {"renal"},
     ),
     ("mg-low-adult", PV, flat(lab("mg", 0.6, "low"), ADULT), "mg-deficiency", {"default"}),
+    # F24: long-term glucocorticoids: calcium, vitamin D and fracture risk (ACR 2022), not a 25(OH)D test
+    ("steroid-long", PV, flat(med("systemic-corticosteroid"), ADULT), "vitd-lowering-medication", {"steroid"}),
+    (
+        "steroid-89-days",
+        PV,
+        flat({**med("systemic-corticosteroid"), "course": "bounded", "course_days": 89.0}, ADULT),
+        "vitd-lowering-medication",
+        set(),
+    ),
+    (
+        "steroid-90-days",
+        PV,
+        flat({**med("systemic-corticosteroid"), "course": "bounded", "course_days": 90.0}, ADULT),
+        "vitd-lowering-medication",
+        {"steroid"},
+    ),
+    (
+        "steroid-on-d",
+        PV,
+        flat(med("systemic-corticosteroid"), med("vitd-native"), ADULT),
+        "vitd-lowering-medication",
+        set(),
+    ),
+    (
+        "steroid-deficient",
+        PV,
+        flat(med("systemic-corticosteroid"), lab("vitd25", 20), ADULT),
+        "vitd-lowering-medication",
+        set(),
+    ),
+    (
+        "aed-unmeasured",
+        PV,
+        flat(med("enzyme-inducing-antiepileptic"), {"kind": "lab-missing", "analyte": "vitd25"}, ADULT),
+        "vitd-lowering-medication",
+        {"unmeasured"},
+    ),
 ]
 
 
