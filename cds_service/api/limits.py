@@ -15,6 +15,9 @@ from cds_service.settings import Settings
 
 # A UTF-16 surrogate written as an escape, or as the bytes UTF-8 forbids (json.loads reads those as well)
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+# A body up to this size is decoded on the event loop (issue 14: a typical or busy record, ~1 ms of CPU at most);
+# a larger one in a worker thread
+INLINE_DECODE_BYTES = 128 * 1024
 # orjson holds the GIL for the whole document; above this the standard library's decoder, with its switch points
 ORJSON_MAX_BYTES = 1024 * 1024
 # 19 digits in a row (a number, or digits inside a string): orjson reads an integer beyond 64 bits as a float.
@@ -42,8 +45,11 @@ async def read_json_body(request: Request, settings: Settings) -> Any:
         size += len(chunk)
         if size > limit:
             raise too_large
+    raw = b"".join(chunks)
+    if len(raw) <= INLINE_DECODE_BYTES:  # about a millisecond at most: less than the trip to a worker thread
+        return decode_json_body(raw, settings)
     # decoding and walking megabytes is CPU work: off the event loop, so other callers are not held up
-    return await anyio.to_thread.run_sync(decode_json_body, b"".join(chunks), settings)
+    return await anyio.to_thread.run_sync(decode_json_body, raw, settings)
 
 
 def decode_json_body(raw: bytes, settings: Settings) -> Any:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from starlette.responses import JSONResponse
 
+from cds_service.api import limits
 from cds_service.api.limits import ORJSON_MAX_BYTES, decode_json_body
 from cds_service.errors import ServiceError
 from cds_service.settings import Settings
@@ -155,3 +158,25 @@ async def test_service_responses_are_the_bytes_starlette_would_send(client: http
         assert response.content == JSONResponse(response.json()).body, path
         compared += 1
     assert compared > 50
+
+
+async def test_a_small_body_is_decoded_on_the_event_loop_a_large_one_in_a_thread(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: the trip to a worker thread costs more than decoding a typical record; a large body still goes."""
+    decoded_in_thread: list[int] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        if func is limits.decode_json_body:
+            decoded_in_thread.append(len(args[0]))
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    small = request()
+    assert len(json.dumps(small)) <= limits.INLINE_DECODE_BYTES
+    assert (await client.post(PV, json=small)).status_code == 200 and decoded_in_thread == []
+    large = request()
+    large["extension"] = {"org.example.padding": "x" * (limits.INLINE_DECODE_BYTES + 1)}
+    assert (await client.post(PV, json=large)).status_code == 200
+    assert len(decoded_in_thread) == 1 and decoded_in_thread[0] > limits.INLINE_DECODE_BYTES
