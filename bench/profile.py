@@ -34,7 +34,7 @@ from cds_service.api.limits import check_shape, load_json
 from cds_service.cdshooks.models import CDSResponse, wire_json
 from cds_service.fhir import parsing
 from cds_service.fhir.prefetch import resolve_prefetch
-from cds_service.knowledge.loader import load_knowledge
+from cds_service.knowledge.loader import hook_group, load_knowledge
 from cds_service.offline.evaluation import Evaluator
 from cds_service.reasoning.cards import RenderContext, render_cards
 from cds_service.reasoning.facts import EvaluationContext, build_facts
@@ -95,7 +95,7 @@ def profile(body: dict[str, Any], service_id: str, repeat: int = 100) -> dict[st
             tuple(selections) if isinstance(selections, list) else None,
         )
         steps["facts"], facts = _timed(lambda: build_facts(record, knowledge, ctx), repeat)
-        group = "patient-view" if request.hook == "patient-view" else "orders"
+        group = hook_group(request.hook)
         steps["rules (durable-rules)"], derived = _timed(
             lambda: evaluator.engine.evaluate(group, settings.profile, facts.facts), repeat
         )

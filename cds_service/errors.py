@@ -36,10 +36,6 @@ def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": [i.to_json() for i in issues]}
 
 
-def invalid(diagnostics: str, expression: str | None = None, status: int = 400) -> ServiceError:
-    return ServiceError(status, [Issue("invalid", diagnostics, expression)])
-
-
 def json_path(loc: tuple[int | str, ...]) -> str:
     """Pydantic's error location as a readable JSON path: ('context', 'draftOrders') -> context.draftOrders."""
     path = ""

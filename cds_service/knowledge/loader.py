@@ -14,7 +14,13 @@ LOINC = "http://loinc.org"
 ATC = "http://www.whocc.no/atc"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
-HOOK_GROUPS = ("patient-view", "orders")
+HOOK_GROUPS = ("patient-view", "orders")  # the rulesets per hook: patient-view, and the order hooks together
+
+
+def hook_group(hook: str) -> str:
+    """The ruleset a hook's call is evaluated with (order-select and order-sign share "orders")."""
+    return "patient-view" if hook == "patient-view" else "orders"
+
 
 LOCALES = ("nl", "en")
 

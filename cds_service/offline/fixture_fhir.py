@@ -17,9 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cds_service.fhir.client import FHIR_JSON
 from cds_service.fhir.prefetch import render_template
-
-FHIR_JSON = "application/fhir+json"
 
 
 def _reference_id(resource: dict[str, Any]) -> str | None:

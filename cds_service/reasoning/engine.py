@@ -23,7 +23,7 @@ from typing import Any
 
 from durable import engine as durable_engine
 
-from cds_service.knowledge.loader import Knowledge, Rule
+from cds_service.knowledge.loader import HOOK_GROUPS, Knowledge, Rule
 from cds_service.reasoning.facts import Fact
 from cds_service.reasoning.rule_language import CompiledRule, Pattern, RuleLanguageError, compile_rule, strata
 
@@ -69,7 +69,7 @@ class RuleEngine:
         version = knowledge.version.replace(".", "_")
         for profile in profiles:
             thresholds = knowledge.thresholds(profile)
-            for group in ("patient-view", "orders"):
+            for group in HOOK_GROUPS:
                 rules = knowledge.rulesets["findings"] + knowledge.rulesets[group]
                 name = f"vitdmg_{version}_{group}_{profile}".replace("-", "_")
                 try:

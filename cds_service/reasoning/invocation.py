@@ -21,7 +21,7 @@ from cds_service.fhir.identity import filter_drafts, keep_patient_resources
 from cds_service.fhir.parsing import PrefetchPart, Selection, check_deadline, parse_prefetch, parse_record
 from cds_service.fhir.prefetch import FhirAccess, Prefetched, resolve_prefetch
 from cds_service.fhir.validated_cache import ValidatedCache
-from cds_service.knowledge.loader import Knowledge
+from cds_service.knowledge.loader import Knowledge, hook_group
 from cds_service.reasoning.cards import RenderContext, render_cards
 from cds_service.reasoning.engine import RuleEngine
 from cds_service.reasoning.facts import EvaluationContext, build_facts
@@ -152,8 +152,7 @@ def _evaluate(request: CDSRequest, prefetched: Prefetched, work: _Work, timings:
     )
     facts = build_facts(record, knowledge, ctx)
     lap("facts")
-    group = "patient-view" if request.hook == "patient-view" else "orders"
-    derived = engine.evaluate(group, profile, facts.facts)
+    derived = engine.evaluate(hook_group(request.hook), profile, facts.facts)
     lap("rules")
     render = RenderContext(locale=work.locale, profile=profile, patient_id=str(request.context["patientId"]), now=now)
     signatures: dict[str, str] = {}
