@@ -121,6 +121,32 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, _ListFriendlyEnv(settings_cls), dotenv_settings, file_secret_settings
 
+    def serving_refusals(self) -> list[str]:
+        """Why the service refuses to serve with these settings: one line each, naming the variable; [] if none.
+
+        Required auth needs the EHRs to trust, the URL they call (a JWT's `aud` is checked against it, never
+        against the caller's Host header) and a pseudonym key of the operator's own.
+        """
+        if self.auth == "disabled":
+            return []
+        refusals = []
+        if self.trusted_issuers_file is None:
+            refusals.append(
+                "VITDMG_TRUSTED_ISSUERS_FILE: not set, and VITDMG_AUTH=required needs the EHRs to trust "
+                "(a local demo: VITDMG_AUTH=disabled)"
+            )
+        if not self.public_base_url:
+            refusals.append(
+                "VITDMG_PUBLIC_BASE_URL: not set, and VITDMG_AUTH=required needs the URL EHRs call "
+                "(a JWT's aud is checked against it)"
+            )
+        if self.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
+            refusals.append(
+                "VITDMG_PSEUDONYM_KEY: still the development default, refused with VITDMG_AUTH=required "
+                "(dev mode: VITDMG_AUTH=disabled)"
+            )
+        return refusals
+
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'vitdmg.db'}"
 

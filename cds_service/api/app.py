@@ -35,7 +35,7 @@ from cds_service.fhir.validated_cache import ValidatedCache
 from cds_service.knowledge.loader import Knowledge, load_knowledge
 from cds_service.reasoning.engine import RuleEngine
 from cds_service.reasoning.invocation import invoke, parse_request
-from cds_service.settings import DEV_PSEUDONYM_KEY, PROFILES, Settings
+from cds_service.settings import PROFILES, Settings
 from cds_service.store.audit import SUPPRESSED_KEY, suppress_and_record
 from cds_service.store.audit_writer import AuditWriter
 from cds_service.store.database import FeedbackItem, open_store
@@ -83,11 +83,10 @@ def create_app(
     """
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    refusals = settings.serving_refusals()
+    if refusals:
+        raise ValueError("; ".join(refusals))
     issuers = _trusted_issuers(settings)
-    if settings.auth == "required" and settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
-        raise ValueError(
-            "VITDMG_PSEUDONYM_KEY is still the development default; set a secret key (dev mode: VITDMG_AUTH=disabled)"
-        )
     store = open_store(settings, migrate=settings.migrate_on_start)
     knowledge = knowledge or load_knowledge(settings.rules_dir)
     engine = RuleEngine(knowledge, PROFILES)
@@ -309,18 +308,9 @@ async def drain_audit(app: FastAPI, timeout: float = 10.0) -> int:
 
 
 def _trusted_issuers(settings: Settings) -> dict[str, TrustedIssuer]:
-    """Startup check: required auth needs trusted issuers; a bad issuers file stops the service."""
-    if settings.auth == "disabled":
+    """The EHRs required auth trusts (`serving_refusals` made sure the file is named); a bad file stops startup."""
+    if settings.auth == "disabled" or settings.trusted_issuers_file is None:
         return {}
-    if settings.trusted_issuers_file is None:
-        raise ValueError(
-            "VITDMG_AUTH=required needs VITDMG_TRUSTED_ISSUERS_FILE (the EHRs to trust); "
-            "for a local demo set VITDMG_AUTH=disabled"
-        )
-    if not settings.public_base_url:
-        raise ValueError(
-            "VITDMG_AUTH=required needs VITDMG_PUBLIC_BASE_URL (the URL EHRs call; a JWT's aud is checked against it)"
-        )
     return load_trusted_issuers(settings.trusted_issuers_file)
 
 

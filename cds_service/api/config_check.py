@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.cdshooks.auth import AuthError, JwksStore, TrustedIssuer, load_trusted_issuers
-from cds_service.settings import DEV_PSEUDONYM_KEY, Settings
+from cds_service.settings import Settings
 from cds_service.store.database import MIGRATIONS, Store
 
 PREFIX = "VITDMG_"
@@ -40,6 +40,12 @@ EXAMPLES: dict[str, str] = {
     "suppression_days": "already-addressed=30,patient-declined=7",
 }
 SECRET = {"pseudonym_key", "metrics_token", "database_url"}  # never echoed back
+# What stops startup, in the order said, with the name of its line in `config check`.
+STARTUP_CHECKS = {
+    "VITDMG_TRUSTED_ISSUERS_FILE": "trusted issuers",
+    "VITDMG_PUBLIC_BASE_URL": "public base URL",
+    "VITDMG_PSEUDONYM_KEY": "pseudonym key",
+}
 
 
 class ConfigProblems(Exception):
@@ -72,7 +78,7 @@ def build_app(settings: Settings) -> FastAPI:
     """`create_app(settings)`, with whatever stops it (issuers file, pseudonym key, store) as ConfigProblems."""
     from cds_service.api.app import create_app
 
-    problems = _issuer_problems(settings) + _key_problems(settings)
+    problems = _startup_problems(settings)
     if problems:
         raise ConfigProblems(problems)
     try:
@@ -94,11 +100,9 @@ def check_configuration(settings: Settings, timeout: float = 5.0) -> list[Check]
     """Everything `serve` needs, checked without serving and without changing the database."""
     checks = [Check("settings", True, f"profile {settings.profile}, locale {settings.locale}, auth {settings.auth}")]
     issuers: dict[str, TrustedIssuer] = {}
-    checks += [Check("pseudonym key", False, p) for p in _key_problems(settings)]
-    problems = _issuer_problems(settings)
-    if problems:
-        checks += [Check("trusted issuers", False, p) for p in problems]
-    elif settings.trusted_issuers_file is not None:
+    problems = _startup_problems(settings)
+    checks += [Check(STARTUP_CHECKS[p.split(":")[0]], False, p) for p in problems]
+    if not any(p.startswith("VITDMG_TRUSTED_ISSUERS_FILE") for p in problems) and settings.trusted_issuers_file:
         issuers = load_trusted_issuers(settings.trusted_issuers_file)
         checks.append(Check("trusted issuers", True, f"{len(issuers)} issuer(s) in {settings.trusted_issuers_file}"))
     checks += asyncio.run(_key_set_checks(issuers, timeout))
@@ -145,15 +149,21 @@ def _example(name: str) -> str:
     return str(default)
 
 
-def _issuer_problems(settings: Settings) -> list[str]:
+def _startup_problems(settings: Settings) -> list[str]:
+    """`Settings.serving_refusals` with an example each, and an issuers file that does not load; in one order."""
+    refusals = [
+        f"{r}; example: {r.split(':')[0]}={_example(r.split(':')[0].removeprefix(PREFIX).lower())}"
+        for r in settings.serving_refusals()
+    ]
+    problems = refusals + _issuer_file_problems(settings)
+    return sorted(problems, key=lambda p: list(STARTUP_CHECKS).index(p.split(":")[0]))
+
+
+def _issuer_file_problems(settings: Settings) -> list[str]:
+    """What stops a named trusted-issuers file from loading, one line per problem."""
     variable = "VITDMG_TRUSTED_ISSUERS_FILE"
-    if settings.auth == "disabled":
+    if settings.auth == "disabled" or settings.trusted_issuers_file is None:
         return []
-    if settings.trusted_issuers_file is None:
-        return [
-            f"{variable}: not set, and VITDMG_AUTH=required needs the EHRs to trust; "
-            f"example: {variable}={EXAMPLES['trusted_issuers_file']} (a local demo: VITDMG_AUTH=disabled)"
-        ]
     path = settings.trusted_issuers_file
     try:
         load_trusted_issuers(path)
@@ -169,16 +179,6 @@ def _issuer_problems(settings: Settings) -> list[str]:
         ]
     except ValueError as error:
         return [f"{variable}: {path}: {error}"]
-    return []
-
-
-def _key_problems(settings: Settings) -> list[str]:
-    """The rule create_app enforces, checked here too so that every problem is listed in one go."""
-    if settings.auth == "required" and settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
-        return [
-            "VITDMG_PSEUDONYM_KEY: still the development default, refused with VITDMG_AUTH=required; "
-            f"example: VITDMG_PSEUDONYM_KEY={EXAMPLES['pseudonym_key']}"
-        ]
     return []
 
 

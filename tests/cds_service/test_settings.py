@@ -62,3 +62,20 @@ def test_bad_list_json_is_a_validation_error_naming_the_variable(monkeypatch: py
     with pytest.raises(ValidationError) as caught:
         Settings()
     assert [e["loc"] for e in caught.value.errors()] == [("cors_origins",)]
+
+
+def test_serving_refusals_name_each_missing_piece_of_required_auth(tmp_path: Path) -> None:
+    """Issue 17: the serving refusals are the settings' own (create_app and `config check` both ask them)."""
+    assert Settings(auth="disabled").serving_refusals() == []
+    variables = [line.split(":")[0] for line in Settings(auth="required").serving_refusals()]
+    assert variables == ["VITDMG_TRUSTED_ISSUERS_FILE", "VITDMG_PUBLIC_BASE_URL", "VITDMG_PSEUDONYM_KEY"]
+    complete = Settings(
+        auth="required",
+        trusted_issuers_file=tmp_path / "issuers.yaml",
+        public_base_url="https://cds.example.org",
+        pseudonym_key="an-operator-secret",
+    )
+    assert complete.serving_refusals() == []
+    assert [r.split(":")[0] for r in complete.model_copy(update={"public_base_url": ""}).serving_refusals()] == [
+        "VITDMG_PUBLIC_BASE_URL"
+    ]

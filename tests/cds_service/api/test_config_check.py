@@ -54,12 +54,17 @@ def test_serve_refuses_a_bad_configuration_in_one_line_per_problem(
 
 
 def test_serve_lists_every_startup_problem_before_serving(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Auth required without issuers and with the development pseudonym key: both said, nothing served."""
+    """Auth required without issuers, public base URL and with the development pseudonym key: all three said
+    (Settings.serving_refusals, issue 17), nothing served."""
     monkeypatch.delenv("VITDMG_AUTH", raising=False)
     result = runner.invoke(cli, ["serve", "--port", "1"])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert [line.split(":")[1].strip() for line in lines] == ["VITDMG_TRUSTED_ISSUERS_FILE", "VITDMG_PSEUDONYM_KEY"]
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "VITDMG_TRUSTED_ISSUERS_FILE",
+        "VITDMG_PUBLIC_BASE_URL",
+        "VITDMG_PSEUDONYM_KEY",
+    ]
 
 
 def test_a_broken_issuers_file_is_named_with_the_entry(
