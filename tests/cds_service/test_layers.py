@@ -24,7 +24,7 @@ LINE: list[tuple[str, list[str]]] = [
     ("reasoning", ["rule_language", "facts", "engine", "cards", "invocation"]),
     ("store", ["database", "audit_writer", "audit"]),
     ("offline", ["fixture_fhir", "bundle_import", "evaluation", "review_report"]),
-    ("api", ["app", "config_check", "serving"]),
+    ("api", ["deps", "routes", "app", "config_check", "serving"]),
     ("", ["cli"]),  # the command line drives everything
 ]
 

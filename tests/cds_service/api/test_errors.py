@@ -12,7 +12,7 @@ import httpx
 import pydantic
 import pytest
 
-from cds_service.api import app as app_module
+from cds_service.api import routes
 from cds_service.api.app import create_app
 from cds_service.api.logs import JsonFormatter
 from cds_service.knowledge.loader import Knowledge
@@ -46,7 +46,7 @@ class _Lines(logging.Handler):
 
 @pytest.mark.e2e
 def test_a_500_logs_type_and_place_only(knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app_module, "parse_request", _failing_parse)
+    monkeypatch.setattr(routes, "parse_request", _failing_parse)
     app = create_app(Settings(auth="disabled"), knowledge=knowledge, clock=lambda: NOW)
     body = request()
     body["context"]["patientId"] = MARKER
@@ -65,5 +65,5 @@ def test_a_500_logs_type_and_place_only(knowledge: Knowledge, monkeypatch: pytes
     assert response.json()["issue"][0]["code"] == "exception" and MARKER not in response.text
     assert response.headers["x-content-type-options"] == "nosniff"
     logged = "\n".join(lines.lines)
-    assert '"error": "ValidationError"' in logged and '"at": "app.py:' in logged  # the type and the place
+    assert '"error": "ValidationError"' in logged and '"at": "routes.py:' in logged  # the type and the place
     assert MARKER not in logged and "Traceback" not in logged and "input_value" not in logged
