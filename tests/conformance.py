@@ -1,4 +1,4 @@
-"""Response invariants of CDS Hooks 2.0 (shared/reference/cds-hooks-conformance.md), checked on every response."""
+"""Response invariants of CDS Hooks 2.0 (docs/cds-hooks-conformance.md), checked on every response."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The rule engine: the YAML rulesets of `rules/` compiled once into durable-rules, evaluated per request.
 
-Follows shared/reference/durable-rules.md §8: one private Host without durable's background threads, one
+Follows the pattern of docs/engine.md (section 2): one private Host without durable's background threads, one
 lock, a fresh sid per evaluation, `delete_state` in `finally`, and action errors surfaced as exceptions (they
-are our bug, not the caller's). All of a request's facts go in one `assert_facts` call. Instead of the sink
-rule §8 advises (one Python action per fact, about half of all actions), only facts some rule joins are
+are our bug, not the caller's). All of a request's facts go in one `assert_facts` call. Instead of a sink rule
+(docs/engine.md 1.3; one Python action per fact, about half of all actions), only facts some rule joins are
 asserted, input and derived alike, so every asserted fact is observed (plus one marker fact whose one action
 keeps durable's session cleanup sound, see `__request` below); should durable still find one
 unobserved (the parsed form and the durable term disagreeing would be our defect), the evaluation is re-run on
@@ -191,7 +191,7 @@ def _check_numbers(facts: list[Fact]) -> None:
 
 
 def _sink(c: Any) -> None:
-    """Observes every fact so none is dropped as unhandled (durable-rules.md §3); the fallback ruleset only."""
+    """Observes every fact so none is dropped as unhandled (docs/engine.md 1.3); the fallback ruleset only."""
 
 
 def _enabled(rule: Rule, thresholds: dict[str, Any]) -> bool:

@@ -1,4 +1,4 @@
-"""The durable-rules wrapper (shared/reference/durable-rules.md §8): no threads, no leaked sessions, errors surface."""
+"""The durable-rules wrapper (docs/engine.md): no threads, no leaked sessions, errors surface."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ class _Host(durable_engine.Host):  # type: ignore[misc]
 
 
 # Facts are normalised before they reach the engine (facts.py): numeric fields hold numbers, code fields hold
-# strings. durable compares a string with a number textually (durable-rules.md §3), so the generated facts
+# strings. durable compares a string with a number textually (docs/engine.md 1.6), so the generated facts
 # respect that contract; the agreement asserted is the one the service relies on.
 NUMBERS = st.one_of(st.integers(-5, 5), st.sampled_from([0.5, 1.0, 2.5, -1.5, 30.0, 29.999]))
 CODES = st.sampled_from(["a", "b", "c", "yes"])
