@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request
@@ -29,60 +29,14 @@ from cds_service.store.audit_writer import AuditWriter
 from cds_service.store.database import Store
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _state(name: str) -> Callable[[Request], Any]:
+    """A dependency returning what `create_app` (or its lifespan) stored as `app.state.<name>`."""
 
+    def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-def _knowledge(request: Request) -> Knowledge:
-    knowledge: Knowledge = request.app.state.knowledge
-    return knowledge
-
-
-def _engine(request: Request) -> RuleEngine:
-    engine: RuleEngine = request.app.state.engine
-    return engine
-
-
-def _services(request: Request) -> dict[str, ServiceDefinition]:
-    services: dict[str, ServiceDefinition] = request.app.state.services
-    return services
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _audit(request: Request) -> AuditWriter:
-    audit: AuditWriter = request.app.state.audit
-    return audit
-
-
-def _access(request: Request) -> FhirAccess:
-    access: FhirAccess = request.app.state.access
-    return access
-
-
-def _limiter(request: Request) -> anyio.CapacityLimiter:
-    limiter: anyio.CapacityLimiter = request.app.state.limiter
-    return limiter
-
-
-def _validated(request: Request) -> ValidatedCache | None:
-    validated: ValidatedCache | None = request.app.state.validated
-    return validated
-
-
-def _drain(request: Request) -> Drain:
-    drain: Drain = request.app.state.drain
-    return drain
-
-
-def _verifier(request: Request) -> JwtVerifier | None:
-    """The EHR JWT check; None when authentication is disabled."""
-    verifier: JwtVerifier | None = request.app.state.verifier
-    return verifier
+    read.__name__ = f"state_{name}"
+    return read
 
 
 def _now(request: Request) -> datetime:
@@ -91,17 +45,17 @@ def _now(request: Request) -> datetime:
     return clock() if clock else datetime.now(UTC)
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
-KnowledgeDep = Annotated[Knowledge, Depends(_knowledge)]
-EngineDep = Annotated[RuleEngine, Depends(_engine)]
-ServicesDep = Annotated[dict[str, ServiceDefinition], Depends(_services)]
-StoreDep = Annotated[Store, Depends(_store)]
-AuditDep = Annotated[AuditWriter, Depends(_audit)]
-AccessDep = Annotated[FhirAccess, Depends(_access)]
-LimiterDep = Annotated[anyio.CapacityLimiter, Depends(_limiter)]
-ValidatedDep = Annotated[ValidatedCache | None, Depends(_validated)]
-DrainDep = Annotated[Drain, Depends(_drain)]
-VerifierDep = Annotated[JwtVerifier | None, Depends(_verifier)]
+SettingsDep = Annotated[Settings, Depends(_state("settings"))]
+KnowledgeDep = Annotated[Knowledge, Depends(_state("knowledge"))]
+EngineDep = Annotated[RuleEngine, Depends(_state("engine"))]
+ServicesDep = Annotated[dict[str, ServiceDefinition], Depends(_state("services"))]
+StoreDep = Annotated[Store, Depends(_state("store"))]
+AuditDep = Annotated[AuditWriter, Depends(_state("audit"))]
+AccessDep = Annotated[FhirAccess, Depends(_state("access"))]
+LimiterDep = Annotated[anyio.CapacityLimiter, Depends(_state("limiter"))]
+ValidatedDep = Annotated[ValidatedCache | None, Depends(_state("validated"))]
+DrainDep = Annotated[Drain, Depends(_state("drain"))]
+VerifierDep = Annotated[JwtVerifier | None, Depends(_state("verifier"))]  # None when auth is disabled
 NowDep = Annotated[datetime, Depends(_now)]
 
 
