@@ -511,10 +511,12 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
     """Load and validate every knowledge file; raises ValueError naming each inconsistency."""
     root = rules_dir or default_rules_dir()
     manifest = _read(root / "manifest.yaml")
+    versions: dict[str, str] = {}  # file under rules/ -> the version it carries
     rulesets: dict[str, list[Rule]] = {}
     for path in sorted((root / "rulesets").glob("*.yaml")):
         rule_file = RuleFile.model_validate(_read(path))
         rulesets[path.stem] = list(rule_file.rules)
+        versions[f"rulesets/{path.name}"] = rule_file.version
     cards = {}
     for path in sorted((root / "cards").glob("*.yaml")):
         if not path.name.startswith("_"):
@@ -522,18 +524,48 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
             if definition.code != path.stem:
                 raise ValueError(f"{path}: code {definition.code!r} does not match the file name")
             cards[definition.code] = definition
+            versions[f"cards/{path.name}"] = definition.version
+    parts: dict[str, Any] = {  # the files read whole into one model each
+        "labs": LabValueSets.model_validate(_read(root / "valuesets" / "labs.yaml")),
+        "medications": MedicationValueSets.model_validate(_read(root / "valuesets" / "medications.yaml")),
+        "brands": BrandList.model_validate(_read(root / "valuesets" / "brands.yaml")),
+        "conditions": ConditionValueSets.model_validate(_read(root / "valuesets" / "conditions.yaml")),
+        "profiles": Profiles.model_validate(_read(root / "profiles.yaml")),
+        "card_common": CardCommon.model_validate(_read(root / "cards" / "_common.yaml")),
+    }
+    files = {"profiles": "profiles.yaml", "card_common": "cards/_common.yaml"}
+    versions |= {files.get(k, f"valuesets/{k}.yaml"): v.version for k, v in parts.items()}
+    check_versions(str(manifest["version"]), versions)
     return Knowledge(
         version=manifest["version"],
-        labs=LabValueSets.model_validate(_read(root / "valuesets" / "labs.yaml")),
-        medications=MedicationValueSets.model_validate(_read(root / "valuesets" / "medications.yaml")),
-        brands=BrandList.model_validate(_read(root / "valuesets" / "brands.yaml")),
-        conditions=ConditionValueSets.model_validate(_read(root / "valuesets" / "conditions.yaml")),
-        profiles=Profiles.model_validate(_read(root / "profiles.yaml")),
         citations={k: Citation.model_validate(v) for k, v in _read(root / "citations.yaml").items()},
         rulesets=rulesets,
         cards=cards,
-        card_common=CardCommon.model_validate(_read(root / "cards" / "_common.yaml")),
+        **parts,
     )
+
+
+_VERSION = re.compile(r"(\d{4})\.(\d+)\.(\d+)")
+
+
+def check_versions(release: str, versions: dict[str, str]) -> None:
+    """Every knowledge file's version is YEAR.MINOR.PATCH and no newer than the release in rules/manifest.yaml.
+
+    A file carries the release in which it last changed; one newer than the release it ships in was edited
+    without bumping the manifest (or copied from a later release).
+    """
+    top = _VERSION.fullmatch(release)
+    if top is None:
+        raise ValueError(f"manifest.yaml: version {release!r} is not YEAR.MINOR.PATCH")
+    problems = []
+    for name, version in sorted(versions.items()):
+        found = _VERSION.fullmatch(version)
+        if found is None:
+            problems.append(f"{name}: version {version!r} is not YEAR.MINOR.PATCH")
+        elif tuple(map(int, found.groups())) > tuple(map(int, top.groups())):
+            problems.append(f"{name}: version {version} is newer than the knowledge release {release} (manifest.yaml)")
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def catalog_markdown(knowledge: Knowledge) -> str:
