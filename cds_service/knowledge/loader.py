@@ -103,6 +103,11 @@ class MedicationClass(_Model):
     # "contains magnesium" (issue 18): renal and chelation rules read every such class, the upper-limit
     # rule only the supplements
     contains_magnesium: bool = False
+    # the two sides of an interaction card (issue 17: named in the knowledge, not in code): the drug it names
+    # as {partner} (chelation spacing, vitamin D absorption), and the magnesium or calcium product that binds
+    # a partner in the gut, {binder}
+    interaction_partner: bool = False
+    chelation_binder: bool = False
     plausible_daily_dose: Plausible | None = None
 
 

@@ -228,8 +228,9 @@ def _template_values(
     values = dict(record_values if record_values is not None else _record_values(facts, knowledge, ctx))
     # interactions named per drug (issue 18): the drug and the binding product, from the order and from active
     # medication alike, in the card's language
-    values["partner"] = _names(why, PARTNER_CLASSES, knowledge, loc) or "?"
-    values["binder"] = _names(why, _binders(knowledge), knowledge, loc) or "magnesium"
+    partners, binders = _chelation_classes(knowledge)
+    values["partner"] = _names(why, partners, knowledge, loc) or "?"
+    values["binder"] = _names(why, binders, knowledge, loc) or "magnesium"
     for evidence in why:
         if evidence.kind == "order" and evidence.value is not None:
             unit = "µg" if evidence.unit == "ug" else evidence.unit
@@ -278,11 +279,11 @@ def _profile_values(knowledge: Knowledge, profile_name: str, loc: str) -> dict[s
 
 
 @functools.lru_cache(maxsize=8)
-def _binders(knowledge: Knowledge) -> frozenset[str]:
-    """Classes that bind a partner drug: magnesium-containing ones and calcium supplements."""
-    return frozenset(k for k, c in knowledge.medications.classes.items() if c.contains_magnesium) | {
-        "calcium-supplement"
-    }
+def _chelation_classes(knowledge: Knowledge) -> tuple[frozenset[str], frozenset[str]]:
+    """The classes the knowledge flags as an interaction partner (the drug), and as a binder (Mg, Ca products)."""
+    classes = knowledge.medications.classes.items()
+    partners = frozenset(k for k, c in classes if c.interaction_partner)
+    return partners, frozenset(k for k, c in classes if c.chelation_binder)
 
 
 def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[str, str]:
@@ -338,17 +339,6 @@ def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowled
     if not reported_in_profile_unit:
         text += f" = {comparator}{shown(in_profile_unit, limits)} {cutoffs.unit}"
     return text
-
-
-PARTNER_CLASSES = {
-    "fluoroquinolone",
-    "tetracycline",
-    "levothyroxine",
-    "oral-bisphosphonate",
-    "integrase-inhibitor",
-    "bile-acid-sequestrant",
-    "orlistat",
-}
 
 
 def _names(why: list[Evidence], classes: AbstractSet[str], knowledge: Knowledge, loc: str) -> str:
