@@ -590,11 +590,12 @@ def build() -> None:
     pred["medicationCodeableConcept"]["coding"].append({"system": RXNORM, "code": "8640", "display": "prednisone"})
     scenario(
         "pv-us-prednisone-no-vitd",
-        "Oral prednisone without 25(OH)D: vitamin D-lowering card; risk-group testing is off in the US profile.",
+        "Oral prednisone (open-ended) without 25(OH)D: the glucocorticoid bone-health card (ACR 2022: calcium, "
+        "vitamin D, fracture risk), no 25(OH)D test advice; no risk-group testing.",
         "patient-view",
         [patient(p, "1985-01-15", nl=False), pred, obs(p, "19123-9", 2.0, "mg/dL", low=1.6, high=2.6)],
-        {"vitd-lowering-medication": "info"},
-        ["risk-group-testing"],
+        {"glucocorticoid-bone": "info"},
+        ["risk-group-testing", "vitd-lowering-medication"],
         pid=p,
         profile="us-endocrine-2011",
         shaped_on=US,
@@ -764,8 +765,8 @@ def build() -> None:
             mg(p, 0.85),
             *nl_use(p, "29351", "H02AB06", "PREDNISOLON TABLET 5MG"),
         ],
-        {"vitd-lowering-medication": "info"},
-        ["risk-group-testing", "vitd-deficiency"],
+        {"glucocorticoid-bone": "info"},
+        ["risk-group-testing", "vitd-deficiency", "vitd-lowering-medication"],
         pid=p,
         shaped_on=NL,
     )
@@ -1119,7 +1120,7 @@ def build_h10_review() -> None:
         "patient-view",
         [patient(p, "1944-05-05"), ca(p, 2.90), *nl_use(p, "110000", "A11CC05", "COLECALCIFEROL TABLET 25UG")],
         {"hypercalcaemia-on-therapy": "warning"},
-        ["vitd-deficiency", "vitd-excess", "vitd-lowering-medication"],
+        ["vitd-deficiency", "vitd-excess", "vitd-lowering-medication", "glucocorticoid-bone"],
         pid=p,
         shaped_on=NL,
     )

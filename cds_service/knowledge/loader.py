@@ -292,6 +292,8 @@ class CardVariant(_Model):
     summary: Text
     advice: Text
     suggestions: list[SuggestionTemplate] = Field(default_factory=list)
+    # sources of this variant only (e.g. the paediatric guideline of a child variant), after the card's own
+    cite: list[str] = Field(default_factory=list)
 
 
 class CardDefinition(_Model):
@@ -353,6 +355,7 @@ class Knowledge(_Model):
             for k, p in self.profiles.profiles.items()
         ]
         cited += [(f"card {k}", [c for c in d.cite if c not in PROFILE_CITES]) for k, d in self.cards.items()]
+        cited += [(f"card {k} variant {n}", v.cite) for k, d in self.cards.items() for n, v in d.variants.items()]
         cited += [
             (f"card {k} suggestion", s.medication.cite)
             for k, c in self.cards.items()
@@ -440,7 +443,8 @@ class Knowledge(_Model):
 
     def _card_source_problems(self, definition: CardDefinition, profile: str) -> list[str]:
         where = f"card {definition.code} ({profile})"
-        ids = self.card_citations(definition, profile)
+        ids = list(self.card_citations(definition, profile))
+        ids += [c for v in definition.variants for c in self.card_citations(definition, profile, v) if c not in ids]
         problems = [
             f"{where}: cites {i!r} of kind {self.citations[i].kind}, not a source a card may show"
             for i in ids
@@ -450,8 +454,11 @@ class Knowledge(_Model):
             problems.append(f"{where}: no cited source with a url to link to")
         return problems
 
-    def card_citations(self, definition: CardDefinition, profile: str) -> list[str]:
-        """The card's sources for the active profile: `profile:*` entries stand for the profile's own sources."""
+    def card_citations(self, definition: CardDefinition, profile: str, variant: str | None = None) -> list[str]:
+        """The card's sources for the active profile: `profile:*` entries stand for the profile's own sources.
+
+        With a variant: the card's sources, then the variant's own.
+        """
         chosen = self.profiles.profiles[profile]
         by_ref = {
             "profile:vitd25": chosen.cite,
@@ -459,7 +466,8 @@ class Knowledge(_Model):
             "profile:vitd-ul": chosen.vitd_ul.cite,
         }
         out: list[str] = []
-        for entry in definition.cite:
+        own = definition.variants[variant].cite if variant is not None and variant in definition.variants else []
+        for entry in [*definition.cite, *own]:
             for cited in by_ref.get(entry, [entry]):
                 if cited not in out:
                     out.append(cited)

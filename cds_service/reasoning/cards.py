@@ -109,7 +109,8 @@ def _render(
         summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
     lines = [variant.advice[loc].format_map(values), "", f"**{common.headings['why'][loc]}**"]
     lines += [f"- {_describe(e, knowledge, loc)}" for e in why]
-    cited = [knowledge.citations[c] for c in knowledge.card_citations(definition, ctx.profile)]
+    chosen = str(intent.fields["variant"])
+    cited = [knowledge.citations[c] for c in knowledge.card_citations(definition, ctx.profile, chosen)]
     lines += ["", f"**{common.headings['sources'][loc]}**"]
     lines += [f"- [{c.title}]({c.url})" if c.url else f"- {c.title}" for c in cited]
     profile = knowledge.profiles.profiles[ctx.profile]

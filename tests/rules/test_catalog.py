@@ -138,6 +138,8 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "warning",
     ),
     ("ca-high-no-d", PV, "nl-be", flat(lab("ca", 2.7, "high")), "hypercalcaemia-on-therapy", None),
+    ("steroid-long", PV, "nl-be", flat(med("systemic-corticosteroid")), "glucocorticoid-bone", "info"),
+    ("no-steroid", PV, "nl-be", flat(med("enzyme-inducing-antiepileptic")), "glucocorticoid-bone", None),
     (
         "d-order-sarcoid",
         ORD,

@@ -58,7 +58,8 @@ def test_cards_cite_only_allowed_kinds_each_with_a_url_and_link_to_them(
     knowledge: Knowledge, locale: str, profile: str
 ) -> None:
     for code, variant, card in every_variant(knowledge, locale, profile):
-        cited = [knowledge.citations[c] for c in knowledge.card_citations(knowledge.cards[code], profile)]
+        ids = knowledge.card_citations(knowledge.cards[code], profile, variant)  # the card's, then the variant's
+        cited = [knowledge.citations[c] for c in ids]
         assert cited, (code, variant)
         for citation in cited:
             assert citation.kind in CARD_KINDS, (code, citation.title)

@@ -262,7 +262,7 @@ CASES += [
         PV,
         "nl-be",
         flat(_med_course("systemic-corticosteroid", 5), missing_lab("vitd25")),
-        "vitd-lowering-medication",
+        "glucocorticoid-bone",
         None,
     ),
     (
@@ -270,7 +270,7 @@ CASES += [
         PV,
         "nl-be",
         flat(_med_course("systemic-corticosteroid", 90), missing_lab("vitd25")),
-        "vitd-lowering-medication",
+        "glucocorticoid-bone",
         "info",
     ),
     ("order-ppi-14d-quiet", ORD, "nl-be", flat(*_order_med("ppi", 40, 14), missing_lab("mg")), "mg-loss-ppi", None),
