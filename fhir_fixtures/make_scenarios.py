@@ -1062,6 +1062,7 @@ def build() -> None:
     build_profiles()
     build_h18_kidney()
     build_h18_interactions()
+    build_h18b_review()
 
 
 def build_h10_review() -> None:
@@ -2479,6 +2480,184 @@ def build_h18_interactions() -> None:
         pid=p,
         drafts=[hctz],
         shaped_on=NL,
+    )
+
+
+# --- issue 18, clinical review of 2026.6.0 (h18b): findings F08, F10, F11, F12, F17, F25, N1/N2 ------------
+def build_h18b_review() -> None:
+    """Review findings on patient-view interactions, totals, thiazide/digoxin with high calcium, high Mg, IV Mg."""
+    PDDI = "HL7 PDDI-CDS examples (draft MedicationRequest orders), CDS Hooks order-select/order-sign contexts"
+    NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
+    US = "HL7 US Core 6 (us-core-patient, us-core-observation-lab, MedicationRequest with RxNorm)"
+
+    def ca_nl(pid: str, value: float, ranged: bool = True) -> dict[str, Any]:
+        return obs(
+            pid,
+            "2000-8",
+            value,
+            "mmol/L",
+            low=2.20 if ranged else None,
+            high=2.60 if ranged else None,
+            display="Calcium [Moles/volume] in Serum or Plasma",
+        )
+
+    def ca_us(pid: str, value: float) -> dict[str, Any]:
+        return obs(
+            pid, "17861-6", value, "mg/dL", low=8.6, high=10.3, display="Calcium [Mass/volume] in Serum or Plasma"
+        )
+
+    cad = ("990101", "A12AX", "CALCIUMCARBONAAT/COLECALCIFEROL KAUWTABLET 1,25G/800IE")
+    # F08: patient-view names the interaction per drug, as the order hooks do; calcium partners reviewed too
+    p = "pv-nl-h18b-1"
+    scenario(
+        "pv-nl-h18b-dolutegravir-mg-active",
+        "Dolutegravir and magnesium oxide both in use: patient-view spacing card (review F08: before, no card).",
+        "patient-view",
+        [
+            patient(p, "1975-03-03"),
+            egfr(p, 90),
+            *nl_use(p, "990100", "J05AJ03", "DOLUTEGRAVIR TABLET 50MG"),
+            *nl_use(p, "990102", "A12CC10", "MAGNESIUMOXIDE 500MG TABLET"),
+        ],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h18b-2"
+    scenario(
+        "pv-nl-h18b-levothyroxine-calcium-active",
+        "Levothyroxine with calcium + vitamin D in use: patient-view spacing card for calcium (review F08: calcium "
+        "partners were never reviewed on patient-view).",
+        "patient-view",
+        [
+            patient(p, "1950-04-04"),
+            egfr(p, 70),
+            *nl_use(p, "990103", "H03AA01", "LEVOTHYROXINE TABLET 100UG"),
+            *nl_use(p, *cad),
+        ],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-us-h18b-3"
+    scenario(
+        "pv-us-h18b-moxifloxacin-calcium-quiet",
+        "Moxifloxacin with calcium carbonate in use: quiet (the moxifloxacin label: calcium had no significant "
+        "effect), the boundary of the calcium-partner rules.",
+        "patient-view",
+        [
+            patient(p, "1966-05-05", nl=False),
+            us_request(p, "139462", "moxifloxacin 400 MG Oral Tablet"),
+            us_request(p, "1897", "calcium carbonate 1250 MG Oral Tablet"),
+        ],
+        {},
+        ["mg-chelation-spacing"],
+        pid=p,
+        profile="us-nam-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    # F11: thiazide + calcium/vitamin D with high calcium, on patient-view, and at order-sign without a lab range
+    p = "pv-nl-h18b-4"
+    scenario(
+        "pv-nl-h18b-thiazide-calcium-d-ca-high",
+        "Chlortalidone and calcium + vitamin D in use, calcium 2.72 mmol/L above range: patient-view warning "
+        "(review F11: before, no card).",
+        "patient-view",
+        [
+            patient(p, "1948-06-06"),
+            ca_nl(p, 2.72),
+            *nl_use(p, "990104", "C03BA04", "CHLOORTALIDON TABLET 25MG"),
+            *nl_use(p, *cad),
+        ],
+        {"thiazide-hypercalcaemia": "warning"},
+        [],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h18b-5"
+    scenario(
+        "pv-nl-h18b-thiazide-calcium-d-ca-normal-quiet",
+        "Chlortalidone and calcium + vitamin D in use, calcium 2.45 mmol/L within range: quiet.",
+        "patient-view",
+        [
+            patient(p, "1948-06-06"),
+            ca_nl(p, 2.45),
+            *nl_use(p, "990105", "C03BA04", "CHLOORTALIDON TABLET 25MG"),
+            *nl_use(p, *cad),
+        ],
+        {},
+        ["thiazide-hypercalcaemia"],
+        pid=p,
+        shaped_on=NL,
+    )
+    hctz = [{"system": ATC, "code": "C03AA03", "display": "hydrochloorthiazide"}]
+    p = "sg-nl-h18b-6"
+    scenario(
+        "sg-nl-h18b-thiazide-ordered-ca-high-no-range",
+        "Hydrochlorothiazide ordered, calcium + vitamin D in use, calcium 2.80 mmol/L without a reference range: "
+        "warning through the cited KDOQI limit (review F11: before, only the range flag counted).",
+        "order-sign",
+        [patient(p, "1944-07-07"), ca_nl(p, 2.80, ranged=False), *nl_use(p, *cad)],
+        {"thiazide-hypercalcaemia": "warning"},
+        [],
+        pid=p,
+        drafts=[draft_med(p, hctz, "Hydrochloorthiazide 12,5 mg", (12.5, "mg", "mg"))],
+        shaped_on=NL,
+    )
+    p = "sg-nl-h18b-7"
+    scenario(
+        "sg-nl-h18b-thiazide-ordered-ca-at-limit-no-range-quiet",
+        "The same order with calcium 2.54 mmol/L and no range: at the KDOQI limit, not above it: quiet.",
+        "order-sign",
+        [patient(p, "1944-07-07"), ca_nl(p, 2.54, ranged=False), *nl_use(p, *cad)],
+        {},
+        ["thiazide-hypercalcaemia"],
+        pid=p,
+        drafts=[draft_med(p, hctz, "Hydrochloorthiazide 12,5 mg", (12.5, "mg", "mg"))],
+        shaped_on=NL,
+    )
+    # F12: digoxin with high calcium
+    p = "pv-us-h18b-8"
+    scenario(
+        "pv-us-h18b-digoxin-ca-high",
+        "Digoxin in use with calcium 11.2 mg/dL (above range): warning, the Lanoxin label names hypercalcaemia "
+        "(review F12: before, no card).",
+        "patient-view",
+        [patient(p, "1940-08-08", nl=False), ca_us(p, 11.2), us_request(p, "197604", "digoxin 0.125 MG Oral Tablet")],
+        {"digoxin-electrolytes": "warning"},
+        [],
+        pid=p,
+        profile="us-nam-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "pv-us-h18b-9"
+    scenario(
+        "pv-us-h18b-digoxin-ca-normal-quiet",
+        "Digoxin in use with calcium 9.8 mg/dL within range: quiet.",
+        "patient-view",
+        [patient(p, "1940-08-08", nl=False), ca_us(p, 9.8), us_request(p, "197604", "digoxin 0.125 MG Oral Tablet")],
+        {},
+        ["digoxin-electrolytes"],
+        pid=p,
+        profile="us-nam-2011",
+        shaped_on=US,
+        locale="en",
+    )
+    p = "sg-nl-h18b-10"
+    scenario(
+        "sg-nl-h18b-digoxin-ordered-ca-high",
+        "Digoxin ordered with calcium 2.75 mmol/L above range: warning at signing.",
+        "order-sign",
+        [patient(p, "1939-09-09"), ca_nl(p, 2.75)],
+        {"digoxin-electrolytes": "warning"},
+        [],
+        pid=p,
+        drafts=[draft_med(p, [{"system": ATC, "code": "C01AA05", "display": "digoxine"}], "Digoxine 0,125 mg", None)],
+        shaped_on=PDDI,
     )
 
 

@@ -719,6 +719,59 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "vitd-dose-above-ul",
         "warning",
     ),
+    # review of 2026.6.0 (issue 18), F11: thiazide + calcium/activated D with high calcium, on patient-view, and at
+    # order time through the ca-high finding (the cited KDOQI limit when the lab sent no range)
+    (
+        "thiazide-ca-high-pv",
+        PV,
+        "nl-be",
+        flat(med("thiazide-diuretic"), med("calcium-supplement"), lab("ca", 2.72, "high")),
+        "thiazide-hypercalcaemia",
+        "warning",
+    ),
+    (
+        "thiazide-ca-normal-pv",
+        PV,
+        "nl-be",
+        flat(med("thiazide-diuretic"), med("calcium-supplement"), lab("ca", 2.45, "normal")),
+        "thiazide-hypercalcaemia",
+        None,
+    ),
+    (
+        "thiazide-order-ca-no-range-above-limit",
+        ORD,
+        "nl-be",
+        flat(order("thiazide-diuretic"), med("vitd-active"), lab("ca", 2.55)),
+        "thiazide-hypercalcaemia",
+        "warning",
+    ),
+    (
+        "thiazide-order-ca-no-range-at-limit",
+        ORD,
+        "nl-be",
+        flat(order("thiazide-diuretic"), med("vitd-active"), lab("ca", 2.54)),
+        "thiazide-hypercalcaemia",
+        None,
+    ),
+    # F12: digoxin with high calcium (Lanoxin label), in use and ordered
+    (
+        "digoxin-ca-high-pv",
+        PV,
+        "nl-be",
+        flat(med("digoxin"), lab("ca", 2.8, "high")),
+        "digoxin-electrolytes",
+        "warning",
+    ),
+    ("digoxin-ca-normal-pv", PV, "nl-be", flat(med("digoxin"), lab("ca", 2.4, "normal")), "digoxin-electrolytes", None),
+    (
+        "digoxin-order-ca-no-range",
+        ORD,
+        "nl-be",
+        flat(order("digoxin"), lab("ca", 2.6)),
+        "digoxin-electrolytes",
+        "warning",
+    ),
+    ("no-digoxin-ca-high", PV, "nl-be", flat(lab("ca", 2.8, "high")), "digoxin-electrolytes", None),
 ]
 
 
@@ -790,3 +843,18 @@ def test_orlistat_and_sequestrants_each_their_own_advice(
     else:
         facts = flat(order(reducer), med("vitd-native"))
     assert _variants(engine, facts, "vitd-absorption-interaction") == {variant}
+
+
+@pytest.mark.parametrize(("drug_class", "ingredient", "binder", "variant"), INTERACTIONS)
+def test_interaction_named_per_drug_on_patient_view(
+    engine: RuleEngine, drug_class: str, ingredient: str, binder: str, variant: str | None
+) -> None:
+    """Review F08: the medication list gets the order hooks' per-drug texts (moxifloxacin 4 h/8 h, not
+    ciprofloxacin's 2 h/6 h; dolutegravir), calcium partners included where the label names calcium."""
+    facts = flat(med(drug_class, "no", ingredient), med(binder))
+    found = {
+        str(d.fields["variant"])
+        for d in engine.evaluate(PV, "nl-be", facts)
+        if d.kind == "card" and d.fields["code"] == "mg-chelation-spacing"
+    }
+    assert found == ({variant} if variant else set())
