@@ -1008,10 +1008,10 @@ def build() -> None:
     )
     scenario(
         "sg-us-mg-300mg-nlbe",
-        "The same order is above the EU limit of 250 mg.",
+        "The same order is above the EU limit of 250 mg (within twice it: info, review N1).",
         "order-sign",
         res,
-        {"mg-dose-above-ul": "warning"},
+        {"mg-dose-above-ul": "info"},
         [],
         pid=p,
         drafts=[draft],
@@ -1442,10 +1442,10 @@ def build_h18_doses() -> None:
     scenario(
         "sg-us-h18-mg-as-needed-max",
         "Magnesium oxide 400 mg tablets as needed, at most 2 a day: up to 482 mg elemental, above the US limit "
-        "(before: no timing, silent).",
+        "(within twice it: info, review N1; before: no timing, silent).",
         "order-sign",
         [patient(p, "1975-09-09", nl=False)],
-        {"mg-dose-above-ul": "warning"},
+        {"mg-dose-above-ul": "info"},
         ["dose-not-checked"],
         pid=p,
         profile="us-endocrine-2011",
@@ -1473,10 +1473,11 @@ def build_h18_doses() -> None:
     p = "sg-us-h18-6"
     scenario(
         "sg-us-h18-mg-meq",
-        "Magnesium 30 mEq a day (15 mmol, 365 mg elemental): above the US limit of 350 mg (before: mEq not read).",
+        "Magnesium 30 mEq a day (15 mmol, 365 mg elemental): above the US limit of 350 mg, within twice it: info "
+        "(before: mEq not read).",
         "order-sign",
         [patient(p, "1975-09-09", nl=False)],
-        {"mg-dose-above-ul": "warning"},
+        {"mg-dose-above-ul": "info"},
         ["dose-not-checked"],
         pid=p,
         profile="us-endocrine-2011",
@@ -2078,8 +2079,9 @@ def build_profiles() -> None:
     for n, (text, mg, expected, why) in enumerate(
         [
             ("Magnesiumoxide 400 mg tablet", 400, {}, "salt mass stated: 400 mg MgO = 241 mg elemental, below 250"),
-            ("Magnesium 400 mg (elementair), als oxide", 400, {"mg-dose-above-ul": "warning"}, "elemental stated"),
-            ("Magnesiumoxide tablet", 400, {"mg-dose-above-ul": "warning"}, "no statement: read as elemental"),
+            # above 250 mg but within twice it: info (review N1/N2)
+            ("Magnesium 400 mg (elementair), als oxide", 400, {"mg-dose-above-ul": "info"}, "elemental stated"),
+            ("Magnesiumoxide tablet", 400, {"mg-dose-above-ul": "info"}, "no statement: read as elemental"),
         ],
         start=1,
     ):
@@ -2658,6 +2660,186 @@ def build_h18b_review() -> None:
         pid=p,
         drafts=[draft_med(p, [{"system": ATC, "code": "C01AA05", "display": "digoxine"}], "Digoxine 0,125 mg", None)],
         shaped_on=PDDI,
+    )
+
+    # F17: magnesium above range with a magnesium-containing medicine; a magnesium order when it is already high
+    def mg_us(pid: str, value: float) -> dict[str, Any]:
+        return obs(
+            pid, "19123-9", value, "mg/dL", low=1.7, high=2.2, display="Magnesium [Mass/volume] in Serum or Plasma"
+        )
+
+    mgo_laxative = ("990110", "A06AD02", "MAGNESIUMOXIDE TABLET 500MG (LAXANS)")
+    p = "pv-nl-h18b-11"
+    scenario(
+        "pv-nl-h18b-mg-high-on-mgo-laxative",
+        "A 90-year-old on magnesium oxide (laxative, A06AD02) with magnesium 1.60 mmol/L above range and eGFR 75: "
+        "warning to stop or reduce it and check kidney function (review F17: before, no card).",
+        "patient-view",
+        [patient(p, "1936-01-15"), mg(p, 1.60), egfr(p, 75), *nl_use(p, *mgo_laxative)],
+        {"mg-high": "warning"},
+        ["renal-caution-mg"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "pv-nl-h18b-12"
+    scenario(
+        "pv-nl-h18b-mg-normal-on-mgo-laxative-quiet",
+        "The same patient with magnesium 0.95 mmol/L within range: quiet.",
+        "patient-view",
+        [patient(p, "1936-01-15"), mg(p, 0.95), egfr(p, 75), *nl_use(p, *mgo_laxative)],
+        {},
+        ["mg-high"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "sg-us-h18b-13"
+    scenario(
+        "sg-us-h18b-mg-ordered-mg-high",
+        "Magnesium oxide ordered while serum magnesium is 2.8 mg/dL (above 1.7-2.2 mg/dL), eGFR 70: warning at "
+        "signing (review F17, order side: before, no card).",
+        "order-sign",
+        [patient(p, "1952-02-02", nl=False), mg_us(p, 2.8), egfr(p, 70)],
+        {"mg-high": "warning"},
+        [],
+        pid=p,
+        profile="us-nam-2011",
+        drafts=[draft_med(p, [], "magnesium oxide 400 MG Oral Tablet", (1, "tablet", "{tbl}"))],
+        shaped_on=PDDI,
+        locale="en",
+    )
+    p = "sg-nl-h18b-14"
+    scenario(
+        "sg-nl-h18b-mg-ordered-mg-normal-quiet",
+        "Magnesium oxide 250 mg ordered with magnesium 0.90 mmol/L within range: no high-magnesium card.",
+        "order-sign",
+        [patient(p, "1960-03-03"), mg(p, 0.90), egfr(p, 70)],
+        {},
+        ["mg-high", "mg-dose-above-ul"],
+        pid=p,
+        drafts=[
+            draft_med(
+                p,
+                [{"system": ATC, "code": "A12CC10", "display": "magnesiumoxide"}],
+                "Magnesiumoxide 250 mg",
+                (250, "mg", "mg"),
+            )
+        ],
+        shaped_on=NL,
+    )
+
+    # F25: magnesium sulfate IV with severely reduced kidney function
+    def iv(request: dict[str, Any]) -> dict[str, Any]:
+        route = {"coding": [{"system": SCT, "code": "47625008", "display": "Intravenous route"}]}
+        request["dosageInstruction"] = [{**d, "route": route} for d in request["dosageInstruction"]]
+        return request
+
+    mgso4 = [{"system": ATC, "code": "A12CC02", "display": "MAGNESIUMSULFAAT INFUSIEVLOEISTOF 100MG/ML"}]
+    p = "sg-nl-h18b-15"
+    scenario(
+        "sg-nl-h18b-mgso4-iv-egfr-18",
+        "Magnesium sulfate 2 g IV ordered with eGFR 18 and magnesium 0.45 mmol/L: warning from the magnesium "
+        "sulfate label (review F25: before, IV magnesium was invisible); no gut-binding or oral upper-limit card.",
+        "order-sign",
+        [patient(p, "1960-01-01"), mg(p, 0.45), egfr(p, 18)],
+        {"mg-parenteral-renal": "warning"},
+        ["mg-dose-above-ul", "renal-caution-mg", "dose-not-checked"],
+        pid=p,
+        drafts=[iv(draft_med(p, mgso4, "MAGNESIUMSULFAAT INFUSIEVLOEISTOF 100MG/ML", (2, "g", "g")))],
+        shaped_on=NL,
+    )
+    p = "sg-nl-h18b-16"
+    scenario(
+        "sg-nl-h18b-mgso4-iv-egfr-45-quiet",
+        "The same IV order with eGFR 45: no severe-renal card.",
+        "order-sign",
+        [patient(p, "1960-01-01"), mg(p, 0.45), egfr(p, 45)],
+        {},
+        ["mg-parenteral-renal", "mg-dose-above-ul"],
+        pid=p,
+        drafts=[iv(draft_med(p, mgso4, "MAGNESIUMSULFAAT INFUSIEVLOEISTOF 100MG/ML", (2, "g", "g")))],
+        shaped_on=NL,
+    )
+    p = "sg-us-h18b-17"
+    scenario(
+        "sg-us-h18b-mgso4-injection-dialysis",
+        "Magnesium sulfate injection (text only, IV route) for a dialysis patient (ICD-10-CM Z99.2), no eGFR: warning.",
+        "order-sign",
+        [patient(p, "1950-05-05", nl=False), condition(p, ICD10CM, "Z99.2", "Dependence on renal dialysis")],
+        {"mg-parenteral-renal": "warning"},
+        [],
+        pid=p,
+        profile="us-nam-2011",
+        drafts=[iv(draft_med(p, [], "magnesium sulfate 500 MG/ML Injectable Solution", (2, "g", "g")))],
+        shaped_on=PDDI,
+        locale="en",
+    )
+
+    # N1/N2: magnesium up to twice the supplement upper level is info without cancel; above twice a warning
+    mgo = [{"system": ATC, "code": "A12CC10", "display": "MAGNESIUMOXIDE TABLET 500MG"}]
+    p = "sg-nl-h18b-18"
+    scenario(
+        "sg-nl-h18b-mgo-500-once-daily-info",
+        "Magnesium oxide 500 mg once daily (301.5 mg elemental, 20 % above the 250 mg level), magnesium normal: "
+        "info without a cancel suggestion (review N1: before, a warning with one-click cancel).",
+        "order-sign",
+        [patient(p, "1970-06-06"), mg(p, 0.80), egfr(p, 85)],
+        {"mg-dose-above-ul": "info"},
+        [],
+        pid=p,
+        drafts=[draft_med(p, mgo, "MAGNESIUMOXIDE TABLET 500MG", (500, "mg", "mg"))],
+        shaped_on=NL,
+    )
+    p = "sg-nl-h18b-19"
+    scenario(
+        "sg-nl-h18b-mgo-500-three-times-warning",
+        "Magnesium oxide 500 mg three times daily (904.5 mg elemental, more than twice the level), magnesium "
+        "normal: warning.",
+        "order-sign",
+        [patient(p, "1970-06-06"), mg(p, 0.80), egfr(p, 85)],
+        {"mg-dose-above-ul": "warning"},
+        [],
+        pid=p,
+        drafts=[draft_med(p, mgo, "MAGNESIUMOXIDE TABLET 500MG", (500, "mg", "mg"), 3)],
+        shaped_on=NL,
+    )
+
+    # F10: a second vitamin D product for a deficient patient already on 4,000 IE a day
+    p = "sg-nl-h18b-20"
+    in_use = nl_use(p, "990120", "A11CC05", "COLECALCIFEROL CAPSULE 4000IE")
+    in_use[1]["dosage"] = [{"route": ORAL_NL, "timing": every(1, 1, "d"), "doseAndRate": dose(4000, "IE", "[iU]")}]
+    colecalciferol = [{"system": ATC, "code": "A11CC05", "display": "COLECALCIFEROL TABLET 2000IE"}]
+    scenario(
+        "sg-nl-h18b-vitd-deficient-second-product-open",
+        "25(OH)D 25 nmol/L, colecalciferol 4,000 IE a day in use, 2,000 IE a day ordered without an end: 150 µg "
+        "a day together, open-ended, above the 100 µg level: warning (review F10: before, no card).",
+        "order-sign",
+        [patient(p, "1958-07-07"), vitd_nl(p, 25), *in_use],
+        {"vitd-dose-above-ul": "warning"},
+        [],
+        pid=p,
+        drafts=[draft_med(p, colecalciferol, "COLECALCIFEROL TABLET 2000IE", (2000, "IE", "[iU]"))],
+        shaped_on=NL,
+    )
+    p = "sg-nl-h18b-21"
+    in_use = nl_use(p, "990121", "A11CC05", "COLECALCIFEROL CAPSULE 4000IE")
+    in_use[1]["dosage"] = [{"route": ORAL_NL, "timing": every(1, 1, "d"), "doseAndRate": dose(4000, "IE", "[iU]")}]
+    course = draft_med(p, colecalciferol, "COLECALCIFEROL TABLET 2000IE", (2000, "IE", "[iU]"))
+    course["dosageInstruction"][0]["timing"]["repeat"]["boundsDuration"] = {
+        "value": 8,
+        "unit": "wk",
+        "system": UCUM,
+        "code": "wk",
+    }
+    scenario(
+        "sg-nl-h18b-vitd-deficient-second-product-course",
+        "The same, with the 2,000 IE ordered for 8 weeks: a bounded course for a documented deficiency, info.",
+        "order-sign",
+        [patient(p, "1958-07-07"), vitd_nl(p, 25), *in_use],
+        {"vitd-dose-above-ul": "info"},
+        [],
+        pid=p,
+        drafts=[course],
+        shaped_on=NL,
     )
 
 

@@ -100,6 +100,9 @@ class MedicationClass(_Model):
     atc_prefixes: list[str] = Field(default_factory=list)
     requires_systemic_route: bool = False
     oral_only: bool = False
+    # an oral-only class given by a parenteral route counts as this class instead of being left out
+    # (magnesium sulfate IV/IM: review F25)
+    parenteral_as: str | None = None
     # "contains magnesium" (issue 18): renal and chelation rules read every such class, the upper-limit
     # rule only the supplements
     contains_magnesium: bool = False
@@ -350,6 +353,14 @@ class Knowledge(_Model):
             med_class = self.medications.classes.get(brand.med_class)
             if med_class is None or brand.ingredient not in med_class.ingredients:
                 problems.append(f"brand {name}: no ingredient {brand.ingredient!r} in class {brand.med_class!r}")
+        for group in ("patient-view", "orders"):
+            ids = [r.id for r in self.rulesets.get("findings", []) + self.rulesets.get(group, [])]
+            problems += [
+                f"rule id {i!r} used twice (findings + {group})" for i in sorted({i for i in ids if ids.count(i) > 1})
+            ]
+        for name, med_class in self.medications.classes.items():
+            if med_class.parenteral_as is not None and med_class.parenteral_as not in self.medications.classes:
+                problems.append(f"medication class {name}: parenteral_as names no class {med_class.parenteral_as!r}")
         cited += [
             (f"profile {k}", p.cite + p.vitd_ul.cite + p.mg_ul.cite + p.background)
             for k, p in self.profiles.profiles.items()
@@ -486,6 +497,12 @@ class Knowledge(_Model):
         factor = self.labs.analytes["vitd25"].normalised_units[normalise_unit(cutoffs.unit)]
         values["vitd25"] = {k: float(getattr(cutoffs, k)) * factor for k in VITD25_CUTOFFS}
         values["unverified"] = list(chosen.unverified) + list(self.profiles.common.get("unverified", []))
+        # supplemental magnesium: a warning only above `mg_ul_warning_factor` x the band's upper level (N1/N2)
+        margin = (self.profiles.common.get("mg_ul_warning_factor") or {}).get("value")
+        if margin is not None:
+            for band in values["mg_ul"]["bands"]:
+                if band.get("mg_per_day") is not None:
+                    band["warning_above_mg_per_day"] = float(band["mg_per_day"]) * float(margin)
         return values
 
 

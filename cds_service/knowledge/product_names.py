@@ -43,7 +43,16 @@ _ORAL_FORMS = (
     "granulaat",
     "poeder voor drank",
 )
-_PARENTERAL_FORMS = ("injection", "injectable", "injectie", "infusion", "infuus", "prefilled syringe")
+_PARENTERAL_FORMS = (
+    "injection",
+    "injectable",
+    "injectie",
+    "injectievloeistof",
+    "infusion",
+    "infuus",
+    "infusievloeistof",
+    "prefilled syringe",
+)
 _OTHER_FORMS = (
     "topical",
     "cream",

@@ -62,7 +62,8 @@ def _stated_days(resource: Any, kind: str, dosages: list[Any]) -> float | None:
 
 
 def _timing_days(dosage: Any) -> float | None:
-    repeat = dosage.timing.repeat if dosage.timing is not None else None
+    timing = getattr(dosage, "timing", None)  # a MedicationAdministration's dosage has no timing
+    repeat = timing.repeat if timing is not None else None
     if repeat is None:
         return None
     days = duration_days(repeat.boundsDuration)

@@ -8,7 +8,7 @@ so rules only ever join positive facts.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -484,6 +484,9 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
             facts.reports.append(Report("facts", ref, course.impossible))
         for match in classify_medication(concepts, knowledge):
             med_class = knowledge.medications.classes[match.med_class]
+            if med_class.parenteral_as is not None and route == "systemic":
+                match = replace(match, med_class=med_class.parenteral_as)
+                med_class = knowledge.medications.classes[match.med_class]
             if not _route_allows(med_class, match, route, facts, ref):
                 continue
             evidence = Evidence(

@@ -28,7 +28,7 @@ def missing(analyte: str) -> Fact:
 
 
 # classes with `contains_magnesium` in rules/valuesets/medications.yaml: facts carry `contains: magnesium`
-MG_CLASSES = {"mg-supplement", "mg-laxative", "mg-antacid"}
+MG_CLASSES = {"mg-supplement", "mg-laxative", "mg-antacid"}  # not mg-parenteral (no binding in the gut)
 
 
 def _mg(med_class: str) -> Fact:
@@ -362,10 +362,11 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
     ("vitd-ul-no-dose", ORD, "nl-be", flat(order("vitd-native"), patient(40)), "vitd-dose-above-ul", None),
     ("vitd-ul-active-form", ORD, "nl-be", flat(order("vitd-active", 500), patient(40)), "vitd-dose-above-ul", None),
     # upper levels per age band and profile: tests/rules/test_upper_limits.py
-    ("mg-ul-eu", ORD, "nl-be", flat(order("mg-supplement", 250.1), patient(40)), "mg-dose-above-ul", "warning"),
+    # just above the upper level: info (review N1/N2: a warning only above twice the level, rows further down)
+    ("mg-ul-eu", ORD, "nl-be", flat(order("mg-supplement", 250.1), patient(40)), "mg-dose-above-ul", "info"),
     ("mg-ul-eu-edge", ORD, "nl-be", flat(order("mg-supplement", 250), patient(40)), "mg-dose-above-ul", None),
     ("mg-ul-us-300", ORD, "us-nam-2011", flat(order("mg-supplement", 300), patient(40)), "mg-dose-above-ul", None),
-    ("mg-ul-us", ORD, "us-nam-2011", flat(order("mg-supplement", 350.1), patient(40)), "mg-dose-above-ul", "warning"),
+    ("mg-ul-us", ORD, "us-nam-2011", flat(order("mg-supplement", 350.1), patient(40)), "mg-dose-above-ul", "info"),
     ("mg-ul-no-age", ORD, "nl-be", flat(order("mg-supplement", 400)), "mg-dose-above-ul", None),
     ("order-mg-g4", ORD, "nl-be", flat(order("mg-supplement"), lab("egfr", 25)), "renal-caution-mg", "warning"),
     ("order-mg-dialysis", ORD, "nl-be", flat(order("mg-supplement"), cond("ckd-g4-g5")), "renal-caution-mg", "warning"),
@@ -772,6 +773,130 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "warning",
     ),
     ("no-digoxin-ca-high", PV, "nl-be", flat(lab("ca", 2.8, "high")), "digoxin-electrolytes", None),
+    # F17: magnesium above the lab's range with a magnesium-containing medicine, on patient-view and ordered
+    ("mg-high-on-laxative", PV, "nl-be", flat(med("mg-laxative"), lab("mg", 1.6, "high")), "mg-high", "warning"),
+    ("mg-high-on-iv", PV, "nl-be", flat(med("mg-parenteral"), lab("mg", 1.3, "high")), "mg-high", "warning"),
+    ("mg-normal-on-laxative", PV, "nl-be", flat(med("mg-laxative"), lab("mg", 0.95, "normal")), "mg-high", None),
+    ("mg-high-no-mg-medicine", PV, "nl-be", flat(lab("mg", 1.6, "high")), "mg-high", None),
+    (
+        "mg-high-renal-card-instead",
+        PV,
+        "nl-be",
+        flat(med("mg-laxative"), lab("mg", 1.6, "high"), lab("egfr", 45)),
+        "mg-high",
+        None,
+    ),
+    (
+        "mg-order-mg-high",
+        ORD,
+        "nl-be",
+        flat(order("mg-supplement", 150.0), lab("mg", 1.15, "high")),
+        "mg-high",
+        "warning",
+    ),
+    ("mg-iv-order-mg-high", ORD, "nl-be", flat(order("mg-parenteral"), lab("mg", 1.15, "high")), "mg-high", "warning"),
+    (
+        "mg-order-mg-normal",
+        ORD,
+        "nl-be",
+        flat(order("mg-supplement", 150.0), lab("mg", 0.9, "normal")),
+        "mg-high",
+        None,
+    ),
+    # F25: parenteral magnesium with severely reduced kidney function (magnesium sulfate label)
+    (
+        "mg-iv-order-egfr-18",
+        ORD,
+        "nl-be",
+        flat(order("mg-parenteral"), lab("egfr", 18)),
+        "mg-parenteral-renal",
+        "warning",
+    ),
+    ("mg-iv-order-egfr-30", ORD, "nl-be", flat(order("mg-parenteral"), lab("egfr", 30)), "mg-parenteral-renal", None),
+    ("mg-oral-order-egfr-18", ORD, "nl-be", flat(order("mg-supplement"), lab("egfr", 18)), "mg-parenteral-renal", None),
+    # N1/N2: up to twice the supplemental upper level info without cancel, above it a warning
+    ("mg-ul-modest", ORD, "nl-be", flat(order("mg-supplement", 301.5), patient(70)), "mg-dose-above-ul", "info"),
+    ("mg-ul-twice", ORD, "nl-be", flat(order("mg-supplement", 500.0), patient(70)), "mg-dose-above-ul", "info"),
+    (
+        "mg-ul-above-twice",
+        ORD,
+        "nl-be",
+        flat(order("mg-supplement", 500.5), patient(70)),
+        "mg-dose-above-ul",
+        "warning",
+    ),
+    (
+        "mg-ul-modest-mg-low",
+        ORD,
+        "nl-be",
+        flat(order("mg-supplement", 301.5), patient(70), lab("mg", 0.6, "low")),
+        "mg-dose-above-ul",
+        "info",
+    ),
+    (
+        "mg-ul-above-twice-mg-low-open",
+        ORD,
+        "nl-be",
+        flat(order("mg-supplement", 600.0), patient(70), lab("mg", 0.6, "low")),
+        "mg-dose-above-ul",
+        "warning",
+    ),
+    (
+        "mg-ul-us-modest",
+        ORD,
+        "us-nam-2011",
+        flat(order("mg-supplement", 700.0), patient(70)),
+        "mg-dose-above-ul",
+        "info",
+    ),
+    (
+        "mg-ul-us-above",
+        ORD,
+        "us-nam-2011",
+        flat(order("mg-supplement", 701.0), patient(70)),
+        "mg-dose-above-ul",
+        "warning",
+    ),
+    # F10: several vitamin D products above the upper level with a deficiency: bounded course info, open warning
+    (
+        "vitd-total-deficient-open",
+        ORD,
+        "nl-be",
+        flat(
+            dosed("vitd-native", dose="computed", daily_dose=50.0, course="open"),
+            {"kind": "vitd-total", "daily_dose": 150.0, "products": 2},
+            patient(60),
+            lab("vitd25", 25),
+        ),
+        "vitd-dose-above-ul",
+        "warning",
+    ),
+    (
+        "vitd-total-deficient-course",
+        ORD,
+        "nl-be",
+        flat(
+            dosed("vitd-native", dose="computed", daily_dose=50.0, course="bounded", course_days=56.0),
+            {"kind": "vitd-total", "daily_dose": 150.0, "products": 2},
+            patient(60),
+            lab("vitd25", 25),
+        ),
+        "vitd-dose-above-ul",
+        "info",
+    ),
+    (
+        "vitd-total-deficient-at-limit",
+        ORD,
+        "nl-be",
+        flat(
+            dosed("vitd-native", dose="computed", daily_dose=50.0, course="open"),
+            {"kind": "vitd-total", "daily_dose": 100.0, "products": 2},
+            patient(60),
+            lab("vitd25", 25),
+        ),
+        "vitd-dose-above-ul",
+        None,
+    ),
 ]
 
 

@@ -337,7 +337,8 @@ CASES += [
         "ul-mg-maintenance-warning",
         ORD,
         "nl-be",
-        flat(*_order_med("mg-supplement", 400), ADULT, lab("mg", 0.8, "normal")),
+        # above twice the 250 mg level (review N1/N2: up to twice it is info)
+        flat(*_order_med("mg-supplement", 600), ADULT, lab("mg", 0.8, "normal")),
         "mg-dose-above-ul",
         "warning",
     ),

@@ -150,6 +150,25 @@ def test_a_rule_switched_by_an_unknown_profile_flag_is_refused(rules_copy: Path)
         load_knowledge(rules_copy)
 
 
+def test_a_rule_id_used_twice_is_refused(rules_copy: Path) -> None:
+    """Review of issue 18 (F10): a finding named like an order rule silently replaced it in the engine."""
+    path = rules_copy / "rulesets" / "findings.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["rules"][0]["id"] = "vitd-total-above-ul-band-0"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="rule id 'vitd-total-above-ul-band-0' used twice"):
+        load_knowledge(rules_copy)
+
+
+def test_parenteral_as_naming_no_class_is_refused(rules_copy: Path) -> None:
+    path = rules_copy / "valuesets" / "medications.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["classes"]["mg-supplement"]["parenteral_as"] = "mg-intravenous"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="parenteral_as names no class 'mg-intravenous'"):
+        load_knowledge(rules_copy)
+
+
 def test_proposed_medication_orders_are_within_the_upper_limit(knowledge: Knowledge) -> None:
     """A card never proposes what another card would flag: each proposed order's daily dose, computed by
     the service's own dose reader, is below the adult vitamin D upper limit."""

@@ -77,7 +77,10 @@ def test_magnesium_band_at_both_age_edges(engine: RuleEngine, profile: str, mont
         assert _card(engine, profile, "mg-supplement", 1000, months) is None
         return
     assert _card(engine, profile, "mg-supplement", limit, months) is None
-    assert _card(engine, profile, "mg-supplement", limit + 0.1, months) == "warning"
+    # review N1/N2: up to twice the level info without a cancel suggestion, a warning above it
+    assert _card(engine, profile, "mg-supplement", limit + 0.1, months) == "info"
+    assert _card(engine, profile, "mg-supplement", 2 * limit, months) == "info"
+    assert _card(engine, profile, "mg-supplement", 2 * limit + 0.1, months) == "warning"
 
 
 def test_the_tables_above_cover_every_band_of_every_profile(knowledge: Knowledge) -> None:

@@ -159,6 +159,8 @@ MEDICATION_CASES = [
     ("mg-laxative-atc", {"mg-laxative"}, "atc"),  # issue 18: magnesium oxide coded as a laxative
     ("mg-antacid-atc", {"mg-antacid"}, "atc"),  # issue 18: magaldrate
     ("mg-name-unlisted-atc", {"mg-supplement"}, "text"),  # issue 18: the name counts beside an unlisted ATC
+    ("mg-sulfate-iv", {"mg-parenteral"}, "atc"),  # review F25: magnesium sulfate given IV
+    ("mg-sulfate-infusion-no-route", {"mg-parenteral"}, "atc"),  # no route: the dose form says infusion
     ("integrase-atc", {"integrase-inhibitor"}, "atc"),  # issue 18: dolutegravir
     ("calcium-d-atc", {"calcium-supplement", "vitd-native"}, "atc"),  # issue 18: calcium as a binding partner
     ("digoxin-text", {"digoxin"}, "text"),  # issue 18
@@ -194,15 +196,15 @@ UNCLASSIFIED = "1 current medication(s) matched none of the rules' classes by co
     [
         ("ksparing-alone", [UNCLASSIFIED]),
         ("gstandaard-only", [UNCLASSIFIED]),
-        ("mg-iv", []),
         ("quinolone-iv", []),
         ("stopped-by-period", []),
     ],
 )
 def test_medications_that_do_not_count(knowledge: Knowledge, case: str, reasons: list[str]) -> None:
     """K-sparing alone is not Mg-losing; a bare G-Standaard code has no class (both counted as unclassified,
-    issue 12, without naming them); IV Mg and IV quinolones do not chelate; a statement whose period ended is
-    not active."""
+    issue 12, without naming them); IV quinolones do not chelate (IV magnesium counts as parenteral magnesium,
+    review F25: test_parenteral_magnesium_is_not_a_binding_partner); a statement whose period ended is not
+    active."""
     facts = facts_for(knowledge, [one("medication-classes", case)])
     assert [f for f in facts.facts if f["kind"] == "med"] == []
     assert [r.reason for r in facts.reports] == reasons
@@ -284,6 +286,16 @@ def test_magnesium_containing_medication_is_marked(knowledge: Knowledge, case: s
     facts = facts_for(knowledge, [one("medication-classes", case)])
     (fact,) = [f for f in facts.facts if f["kind"] == "med"]
     assert fact["contains"] == "magnesium"
+
+
+@pytest.mark.parametrize("case", ["mg-iv", "mg-sulfate-iv", "mg-sulfate-infusion-no-route"])
+def test_parenteral_magnesium_is_not_a_binding_partner(knowledge: Knowledge, case: str) -> None:
+    """Review F25: IV magnesium counts as parenteral magnesium (kidney rules), not as an oral supplement (no gut
+    binding, no oral upper level); before, an oral-only class dropped it and no rule saw it."""
+    facts = facts_for(knowledge, [one("medication-classes", case)])
+    (fact,) = [f for f in facts.facts if f["kind"] == "med"]
+    assert (fact["class"], fact["route"]) == ("mg-parenteral", "systemic")
+    assert "contains" not in fact
 
 
 def test_a_ppi_is_not_magnesium_containing(knowledge: Knowledge) -> None:
