@@ -803,6 +803,16 @@ CASES: list[tuple[str, str, str, list[Fact], str, str | None]] = [
         "mg-high",
         None,
     ),
+    # F25: parenteral magnesium with severely reduced kidney function (magnesium sulfate label); the critical card
+    # advising parenteral replacement says the label's renal caveat
+    (
+        "mg-critical-egfr-20",
+        PV,
+        "nl-be",
+        flat(lab("mg", 0.42, "low"), lab("egfr", 20)),
+        "mg-deficiency",
+        "critical",
+    ),
     # F25: parenteral magnesium with severely reduced kidney function (magnesium sulfate label)
     (
         "mg-iv-order-egfr-18",
@@ -983,3 +993,15 @@ def test_interaction_named_per_drug_on_patient_view(
         if d.kind == "card" and d.fields["code"] == "mg-chelation-spacing"
     }
     assert found == ({variant} if variant else set())
+
+
+@pytest.mark.parametrize(("egfr", "variant"), [(20.0, "critical-renal"), (30.0, "critical")])
+def test_critical_magnesium_names_the_renal_caveat_below_egfr_30(engine: RuleEngine, egfr: float, variant: str) -> None:
+    """Review F25: "consider parenteral replacement" for Mg 0.42 with eGFR 20 came without the label's renal
+    caveat (reduce the dose, monitor magnesium; at most 20 g magnesium sulfate in 48 hours)."""
+    intents = [
+        d
+        for d in engine.evaluate(PV, "nl-be", flat(lab("mg", 0.42, "low"), lab("egfr", egfr)))
+        if d.kind == "card" and d.fields["code"] == "mg-deficiency" and d.fields["indicator"] == "critical"
+    ]
+    assert [str(d.fields["variant"]) for d in intents] == [variant]
