@@ -454,16 +454,17 @@ class Knowledge(_Model):
 
     def _card_source_problems(self, definition: CardDefinition, profile: str) -> list[str]:
         where = f"card {definition.code} ({profile})"
-        ids = list(self.card_citations(definition, profile))
-        ids += [c for v in definition.variants for c in self.card_citations(definition, profile, v) if c not in ids]
-        problems = [
-            f"{where}: cites {i!r} of kind {self.citations[i].kind}, not a source a card may show"
-            for i in ids
-            if i in self.citations and self.citations[i].kind not in CARD_KINDS
-        ]
-        if not any(i in self.citations and self.citations[i].url for i in ids):
-            problems.append(f"{where}: no cited source with a url to link to")
-        return problems
+        problems: list[str] = []
+        for variant in list(definition.variants) or [None]:
+            ids = self.card_citations(definition, profile, variant)
+            problems += [
+                f"{where}: cites {i!r} of kind {self.citations[i].kind}, not a source a card may show"
+                for i in ids
+                if i in self.citations and self.citations[i].kind not in CARD_KINDS
+            ]
+            if not any(i in self.citations and self.citations[i].url for i in ids):
+                problems.append(f"{where}: no cited source with a url to link to")
+        return list(dict.fromkeys(problems))
 
     def card_citations(self, definition: CardDefinition, profile: str, variant: str | None = None) -> list[str]:
         """The card's sources for the active profile: `profile:*` entries stand for the profile's own sources.
