@@ -455,7 +455,8 @@ class Knowledge(_Model):
     def _card_source_problems(self, definition: CardDefinition, profile: str) -> list[str]:
         where = f"card {definition.code} ({profile})"
         problems: list[str] = []
-        for variant in list(definition.variants) or [None]:
+        variants: list[str | None] = [*definition.variants] or [None]
+        for variant in variants:
             ids = self.card_citations(definition, profile, variant)
             problems += [
                 f"{where}: cites {i!r} of kind {self.citations[i].kind}, not a source a card may show"
