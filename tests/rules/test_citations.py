@@ -15,7 +15,13 @@ from cds_service.settings import PROFILES
 
 from .test_knowledge import LOCALES, _evidence
 
-INTERNAL = re.compile(r"seed|clinical-reference|not verified|shared/|\be\.2\b|blog|todo|xxx", re.IGNORECASE)
+# Internal provenance notes (issue 18: a citation title said "label section not opened here"). They belong in a
+# citation's `note`, never in what a card shows.
+INTERNAL = re.compile(
+    r"seed|clinical-reference|not verified|shared/|\be\.2\b|blog|todo|xxx|worksheet|openfda"
+    r"|not (?:opened|retrieved|seen|read)|summari[sz]ed by|(?:opened|read|seen|retrieved) here",
+    re.IGNORECASE,
+)
 
 
 def every_variant(knowledge: Knowledge, locale: str, profile: str) -> list[tuple[str, str, Card]]:
@@ -50,6 +56,29 @@ def test_no_internal_note_on_any_card(knowledge: Knowledge, locale: str, profile
         for text in _card_text(card):
             assert not INTERNAL.search(text), (code, variant, INTERNAL.search(text), text)
             assert not any(note in text for note in notes), (code, variant)
+
+
+def test_no_internal_note_in_any_citation_a_card_may_show(knowledge: Knowledge) -> None:
+    """Issue 18: every citation of a kind a card may show keeps its title and link text free of internal notes,
+    whether or not a card cites it today (the next card to cite it would show them)."""
+    for key, citation in knowledge.citations.items():
+        if citation.kind in CARD_KINDS:
+            for text in (citation.title, citation.label or ""):
+                assert not INTERNAL.search(text), (key, INTERNAL.search(text), text)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Tivicay (dolutegravir) US prescribing information: take 2 hours before or 6 hours after cation-containing "
+        "antacids (interval as summarised by UCSF HIV InSite; label section not opened here)",
+        "Cipro label (quote as read in a public openFDA worksheet)",
+        "ACR 2022 guideline (summary page; the ACR publication itself was not retrieved)",
+    ],
+)
+def test_internal_note_pattern_catches_the_notes_found_on_cards(title: str) -> None:
+    """The pattern fails on the dolutegravir title that was shown on cards until issue 18."""
+    assert INTERNAL.search(title)
 
 
 @pytest.mark.parametrize("profile", PROFILES)
