@@ -2286,6 +2286,43 @@ def build_h18_interactions() -> None:
         selections=[f"MedicationRequest/{dtg['id']}"],
         shaped_on=NL,
     )
+    # penicillamine ordered, magnesium in use (NL zib shape): the label's one hour apart from any other drug
+    p = "os-nl-h18-60"
+    pen = draft_med(
+        p, [{"system": ATC, "code": "M01CC01", "display": "penicillamine"}], "Penicillamine 250 mg", (250, "mg", "mg")
+    )
+    scenario(
+        "os-nl-h18-penicillamine-ordered-mg-in-use",
+        "Penicillamine selected with magnesium citrate in use: at least one hour apart (penicillamine label).",
+        "order-select",
+        [patient(p, "1975-08-08"), egfr(p, 85), *nl_use(p, "990060", "A12CC04", "MAGNESIUMCITRAAT 400MG TABLET")],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        drafts=[pen],
+        selections=[f"MedicationRequest/{pen['id']}"],
+        shaped_on=NL,
+    )
+    # magnesium ordered, penicillamine in use (US Core shape, named in text: no RxNorm ingredient code verified)
+    p = "sg-us-h18-61"
+    mgo_us = draft_med(p, [], "magnesium oxide 400 MG oral tablet", (400, "mg", "mg"))
+    scenario(
+        "sg-us-h18-mg-ordered-penicillamine-in-use",
+        "Magnesium oxide ordered with penicillamine (Cuprimine) active: at least one hour apart (penicillamine label).",
+        "order-sign",
+        [
+            patient(p, "1968-09-09", nl=False),
+            obs(p, "62238-1", 80, "mL/min/1.73m2", code="mL/min/{1.73_m2}"),
+            us_active(p, "penicillamine 250 MG oral capsule [Cuprimine]"),
+        ],
+        {"mg-chelation-spacing": "info"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[mgo_us],
+        shaped_on=PDDI,
+        locale="en",
+    )
     # alendronate ordered, magnesium in use
     p = "sg-nl-h18-46"
     aln = draft_med(

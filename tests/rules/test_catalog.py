@@ -941,6 +941,9 @@ INTERACTIONS = [
     ("oral-bisphosphonate", "alendronic-acid", "mg-antacid", "bisphosphonate"),
     ("integrase-inhibitor", "dolutegravir", "mg-antacid", "integrase"),
     ("integrase-inhibitor", "dolutegravir", "calcium-supplement", "integrase"),
+    ("penicillamine", "penicillamine", "mg-supplement", "penicillamine"),
+    ("penicillamine", "penicillamine", "mg-laxative", "penicillamine"),
+    ("penicillamine", "penicillamine", "calcium-supplement", "penicillamine"),
     ("ppi", "omeprazole", "mg-supplement", None),
 ]
 

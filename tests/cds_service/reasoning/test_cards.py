@@ -87,7 +87,16 @@ def evaluator(knowledge: Knowledge) -> Evaluator:
         ),
         (
             "os-nl-h18-dolutegravir-ordered-antacid-in-use",
-            "dolutegravir: 2 uur vóór of 6 uur na MAGALDRAAT 800MG KAUWTABLET innemen",
+            "dolutegravir: minstens 2 uur vóór of 6 uur na MAGALDRAAT 800MG KAUWTABLET innemen",
+        ),
+        # penicillamine as a binding partner (issue 18), both directions, NL zib and US Core shapes
+        (
+            "os-nl-h18-penicillamine-ordered-mg-in-use",
+            "penicillamine: minstens 1 uur gescheiden van magnesiumcitraat innemen",
+        ),
+        (
+            "sg-us-h18-mg-ordered-penicillamine-in-use",
+            "penicillamine: take at least 1 hour apart from magnesium oxide",
         ),
         (
             "sg-nl-h18-alendronate-ordered-mg-in-use",
