@@ -2145,6 +2145,55 @@ def build_h18_kidney() -> None:
         locale="en",
     )
 
+    # the same two probes in the other shape (issue 18 "Done when": NL zib and US Core)
+    p = "sg-nl-h18-62"
+    mgc = draft_med(
+        p,
+        [{"system": ATC, "code": "A12CC04", "display": "magnesiumcitraat"}],
+        "Magnesiumcitraat 400 mg",
+        (400, "mg", "mg"),
+    )
+    scenario(
+        "sg-nl-h18-dialysis-snomed",
+        "Dialysis recorded as SNOMED 714152005 (CKD stage 5 on dialysis), no eGFR: magnesium ordered gives the "
+        "severe renal card.",
+        "order-sign",
+        [
+            patient(p, "1948-03-03"),
+            condition(p, SCT, "714152005", "Chronic kidney disease stage 5 on dialysis"),
+        ],
+        {"renal-caution-mg": "warning"},
+        [],
+        pid=p,
+        drafts=[mgc],
+        shaped_on=NL,
+    )
+    p = "sg-us-h18-63"
+    creat_us = obs(
+        p,
+        "2160-0",
+        2.9,
+        "mg/dL",
+        code="mg/dL",
+        low=0.6,
+        high=1.1,
+        display="Creatinine [Mass/volume] in Serum or Plasma",
+    )
+    mag_us = draft_med(p, [], "Magnesium oxide 400 MG oral tablet", (400, "mg", "mg"))
+    scenario(
+        "sg-us-h18-creatinine-only-94",
+        "A 94-year-old with creatinine 2.9 mg/dL (256 umol/L) and no eGFR: magnesium ordered gives a renal card.",
+        "order-sign",
+        [patient(p, "1932-06-01", nl=False), creat_us],
+        {"renal-caution-mg": "warning"},
+        [],
+        pid=p,
+        profile="us-endocrine-2011",
+        drafts=[mag_us],
+        shaped_on=PDDI,
+        locale="en",
+    )
+
 
 def build_h18_interactions() -> None:
     """Interactions named per drug, both directions; known-low Mg/K; digoxin; thiazide + calcium (issue 18)."""
