@@ -164,6 +164,8 @@ MEDICATION_CASES = [
     ("integrase-atc", {"integrase-inhibitor"}, "atc"),  # issue 18: dolutegravir
     ("calcium-d-atc", {"calcium-supplement", "vitd-native"}, "atc"),  # issue 18: calcium as a binding partner
     ("digoxin-text", {"digoxin"}, "text"),  # issue 18
+    ("penicillamine-atc", {"penicillamine"}, "atc"),  # issue 18: penicillamine as a binding partner
+    ("penicillamine-text", {"penicillamine"}, "text"),  # US product named in text (no RxNorm ingredient verified)
     ("eiaed-rxnorm", {"enzyme-inducing-antiepileptic"}, "rxnorm"),
     ("orlistat-atc", {"orlistat"}, "atc"),
     ("levothyroxine-rxnorm", {"levothyroxine"}, "rxnorm"),
