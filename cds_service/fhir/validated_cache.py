@@ -29,61 +29,6 @@ RECORD_ENTRIES = 64  # records (a prefetch's parsed part): one per patient of th
 RECORD_MAX_RESOURCES = 1_000
 
 
-class ValidatedCache:
-    def __init__(self, max_entries: int, record_entries: int = RECORD_ENTRIES) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-        self.records = _Lru(record_entries)
-        """Issue 14: what a whole prefetch gave (identity reports and its parsed part), keyed by `record_key`."""
-
-    @staticmethod
-    def record_key(resources: dict[str, list[dict[str, Any]]], patient_id: str) -> bytes | None:
-        """A digest of the prefetch's resources as they came (keys, order and content) and the context's patient.
-
-        None when orjson cannot write them (an integer beyond 64 bits) or they are more than RECORD_MAX_RESOURCES:
-        such a record is not kept.
-        """
-        if sum(len(found) for found in resources.values()) > RECORD_MAX_RESOURCES:
-            return None
-        try:
-            text = orjson.dumps(resources)
-        except orjson.JSONEncodeError:
-            return None
-        digest = hashlib.blake2b(text, digest_size=20)
-        digest.update(b"\x00" + patient_id.encode("utf-8", "surrogatepass"))
-        return digest.digest()
-
-    @staticmethod
-    def key(model: type[Any], raw: dict[str, Any]) -> bytes:
-        text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20)
-        digest.update(model.__name__.encode())
-        return digest.digest()
-
-    def get(self, key: bytes) -> Any | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return found
-
-    def put(self, key: bytes, validated: Any) -> None:
-        with self._lock:
-            self._entries[key] = validated
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
 class _Lru:
     """A bounded mapping, least recently used first out, safe across the worker threads."""
 
@@ -114,6 +59,42 @@ class _Lru:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class ValidatedCache(_Lru):
+    """Validated models by `key` (the LRU's own get/put), and whole prefetches in `records`."""
+
+    def __init__(self, max_entries: int, record_entries: int = RECORD_ENTRIES) -> None:
+        super().__init__(max_entries)
+        self.records = _Lru(record_entries)
+        """Issue 14: what a whole prefetch gave (identity reports and its parsed part), keyed by `record_key`."""
+
+    @staticmethod
+    def record_key(resources: dict[str, list[dict[str, Any]]], patient_id: str) -> bytes | None:
+        """A digest of the prefetch's resources as they came (keys, order and content) and the context's patient.
+
+        None when orjson cannot write them (an integer beyond 64 bits) or they are more than RECORD_MAX_RESOURCES:
+        such a record is not kept.
+        """
+        if sum(len(found) for found in resources.values()) > RECORD_MAX_RESOURCES:
+            return None
+        try:
+            text = orjson.dumps(resources)
+        except orjson.JSONEncodeError:
+            return None
+        digest = hashlib.blake2b(text, digest_size=20)
+        digest.update(b"\x00" + patient_id.encode("utf-8", "surrogatepass"))
+        return digest.digest()
+
+    @staticmethod
+    def key(model: type[Any], raw: dict[str, Any]) -> bytes:
+        text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20)
+        digest.update(model.__name__.encode())
+        return digest.digest()
 
     def __len__(self) -> int:
         return len(self._entries)
