@@ -366,7 +366,11 @@ class Knowledge(_Model):
             for k, p in self.profiles.profiles.items()
         ]
         cited += [(f"card {k}", [c for c in d.cite if c not in PROFILE_CITES]) for k, d in self.cards.items()]
-        cited += [(f"card {k} variant {n}", v.cite) for k, d in self.cards.items() for n, v in d.variants.items()]
+        cited += [
+            (f"card {k} variant {n}", [c for c in v.cite if c not in PROFILE_CITES])
+            for k, d in self.cards.items()
+            for n, v in d.variants.items()
+        ]
         cited += [
             (f"card {k} suggestion", s.medication.cite)
             for k, c in self.cards.items()
@@ -614,7 +618,12 @@ def catalog_markdown(knowledge: Knowledge) -> str:
             order = ("info", "warning", "critical")
             indicators = sorted({str(r.then["indicator"]) for r in rules}, key=order.index)
             variants = sorted({str(r.then.get("variant", "default")) for r in rules})
-            cites = ", ".join(knowledge.cards[code].cite)
+            definition = knowledge.cards[code]
+            cites = ", ".join(definition.cite) + "".join(
+                f"; {name} also: {', '.join(v.cite)}"
+                for name, v in sorted(definition.variants.items())
+                if v.cite and name in variants
+            )
             rule_ids = ", ".join(f"`{r.id}`" for r in rules)
             exclusions = "<br>".join(
                 f"`{r.id}`: " + "; ".join(_words(item) for item in r.unless) for r in rules if r.unless

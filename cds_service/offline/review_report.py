@@ -168,6 +168,8 @@ def _code_section(knowledge: Knowledge, code: str, runs: list[Run]) -> CodeSecti
             "summary": dict(variant.summary),
             "advice": dict(variant.advice),
             **{f"suggestion {i + 1}": dict(s.label) for i, s in enumerate(variant.suggestions)},
+            # a variant's own sources, after the card's
+            **({"sources": dict.fromkeys(("nl", "en"), ", ".join(variant.cite))} if variant.cite else {}),
         }
         for name, variant in definition.variants.items()
     }

@@ -9,6 +9,7 @@ import functools
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -101,7 +102,8 @@ def _render(
 ) -> Card:
     loc = ctx.locale
     common = knowledge.card_common
-    variant = definition.variants[str(intent.fields["variant"])]
+    variant_name = str(intent.fields["variant"])
+    variant = definition.variants[variant_name]
     values = _template_values(why, facts, knowledge, ctx, record_values)
     summary = variant.summary[loc].format_map(values)
     if len(summary) > SUMMARY_MAX:  # our text plus an extreme value: cut and log it, never fail the call
@@ -195,25 +197,71 @@ def _decimals(value: float) -> int:
     return 0 if value == int(value) else 2 if abs(value) < 3 else 1
 
 
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _date(iso: str | None, locale: str) -> str | None:
-    """Dutch dates as dd-mm-jjjj; English keeps the unambiguous ISO form."""
-    if iso is None or locale != "nl" or len(iso) != 10:
+    """A result date as a GP writes it: Dutch dd-mm-jjjj, English "1 Oct 2026" (issue 11).
+
+    The English form reads the same on both sides of the Atlantic (no 10/01 ambiguity); anything not a
+    YYYY-MM-DD date is shown as sent.
+    """
+    if iso is None or len(iso) != 10 or iso[4] != "-" or iso[7] != "-":
         return iso
     year, month, day = iso.split("-")
-    return f"{day}-{month}-{year}"
+    if not (year.isdigit() and month.isdigit() and day.isdigit() and 1 <= int(month) <= 12):
+        return iso
+    if locale == "nl":
+        return f"{day}-{month}-{year}"
+    return f"{int(day)} {_MONTHS_EN[int(month) - 1]} {year}"
 
 
-def _range(evidence: Evidence, locale: str) -> str:
-    """A reference range printed whole: "0,70-1,00 mmol/L", "≥ 60 mL/min/1.73m2", "≤ 65 pg/mL"."""
-    low, high = evidence.range or (None, None)
+def _range(evidence: Evidence, locale: str, knowledge: Knowledge | None = None) -> str:
+    """A reference range printed whole: "0,70-1,00 mmol/L", "≥ 60 mL/min/1.73m2", "≤ 65 pg/mL".
+
+    A lab's own range of a result it reported in another unit is shown in that unit first, then converted:
+    "1.7-2.4 mg/dL = 0.70-0.99 mmol/L" (issue 11; a profile's default range only in the unit we compare in).
+    """
+    converted = _range_in(evidence.range, evidence.unit, locale, _decimals)
+    factor = _reported_factor(evidence, knowledge) if evidence.range_source == "lab" else None
+    if factor is None or evidence.range is None:
+        return converted
+    low, high = (None if x is None else round(x / factor, 6) for x in evidence.range)
+    reported = _range_in((low, high), evidence.reported_unit, locale, _reported_decimals)
+    return f"{reported} = {converted}"
+
+
+def _reported_decimals(value: float) -> int:
+    """The decimals a lab wrote a number with (1.7 -> 1), as _as_reported keeps them."""
+    return len(_as_reported(value, "en").partition(".")[2])
+
+
+def _range_in(
+    bounds: tuple[float | None, float | None] | None,
+    unit: str | None,
+    locale: str,
+    decimals_of: Callable[[float], int],
+) -> str:
+    low, high = bounds or (None, None)
     if low is not None and high is not None:
-        decimals = max(_decimals(low), _decimals(high))
-        return f"{_number(low, locale, decimals)}-{_number(high, locale, decimals)} {evidence.unit}"
+        decimals = max(decimals_of(low), decimals_of(high))
+        return f"{_number(low, locale, decimals)}-{_number(high, locale, decimals)} {unit}"
     if low is not None:
-        return f"≥ {_number(low, locale)} {evidence.unit}"
+        return f"≥ {_number(low, locale, decimals_of(low))} {unit}"
     if high is not None:
-        return f"≤ {_number(high, locale)} {evidence.unit}"
+        return f"≤ {_number(high, locale, decimals_of(high))} {unit}"
     return "?"
+
+
+def _reported_factor(evidence: Evidence, knowledge: Knowledge | None) -> float | None:
+    """The factor from the lab's unit to ours when the lab reported in another unit we know, else None."""
+    if knowledge is None or not evidence.analyte or not evidence.reported_unit or evidence.reported_value is None:
+        return None
+    if normalise_unit(evidence.reported_unit) == normalise_unit(evidence.unit or ""):
+        return None
+    analyte = knowledge.labs.analytes.get(evidence.analyte)
+    factor = analyte.normalised_units.get(normalise_unit(evidence.reported_unit)) if analyte else None
+    return float(factor) if factor else None
 
 
 def _template_values(
@@ -254,12 +302,12 @@ def _record_values(facts: FactSet, knowledge: Knowledge, ctx: RenderContext) -> 
     values: dict[str, Any] = dict(_profile_values(knowledge, ctx.profile, loc))
     for evidence in facts.evidence.values():
         if evidence.kind == "lab" and evidence.analyte and evidence.value is not None:
-            shown = f"{evidence.comparator or ''}{_number(evidence.value, loc)}"
-            values[f"{evidence.analyte}_value"] = f"{shown} {evidence.unit}"
             if evidence.unit_unknown:  # a bound without a unit is shown as sent, never converted
                 values[f"{evidence.analyte}_value"] = _unitless(evidence, loc)
+            else:
+                values[f"{evidence.analyte}_value"] = _lab_value(evidence, knowledge, loc)
             values[f"{evidence.analyte}_date"] = _date(evidence.date, loc)
-            values[f"{evidence.analyte}_range"] = _range(evidence, loc) if evidence.range else "?"
+            values[f"{evidence.analyte}_range"] = _range(evidence, loc, knowledge) if evidence.range else "?"
             if evidence.analyte == "vitd25":
                 values["vitd25_value"] = _vitd25_value(evidence, cutoffs, knowledge, loc)
     return values
@@ -314,6 +362,45 @@ def _unitless(evidence: Evidence, loc: str) -> str:
     """A bound sent without a unit ("<10"), as sent: the lab's number, and that it had no unit."""
     number = _number(evidence.reported_value if evidence.reported_value is not None else 0, loc)
     return f"{evidence.comparator or ''}{number} ({'zonder eenheid' if loc == 'nl' else 'no unit'})"
+
+
+def _lab_value(evidence: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """A result as the lab reported it, then converted when the lab's unit is not the one we compare in.
+
+    "1.5 mg/dL = 0.62 mmol/L" (issue 11: a US lab's magnesium in its own unit too).
+    """
+    converted, reported = _lab_parts(evidence, knowledge, loc)
+    return converted if reported is None else f"{reported} = {converted}"
+
+
+def _lab_parts(evidence: Evidence, knowledge: Knowledge, loc: str) -> tuple[str, str | None]:
+    """The value in the unit we compare in, and the lab's own value and unit when that unit differs (else None).
+
+    Near a cut-off (the reference range, the critical magnesium level) one more decimal where rounding would land
+    on it: 0.699, not "0.70".
+    """
+    assert evidence.value is not None
+    limits = [x for x in evidence.range or () if x is not None]
+    if evidence.analyte == "mg":
+        limits.append(float(knowledge.profiles.common["mg_critical_below"]["value"]))
+    decimals = _decimals(evidence.value)
+    if any(round(evidence.value, decimals) == x != evidence.value for x in limits):
+        decimals += 1
+    sign = evidence.comparator or ""
+    converted = f"{sign}{_number(evidence.value, loc, decimals)} {evidence.unit}"
+    if (
+        evidence.reported_value is None
+        or not evidence.reported_unit
+        or normalise_unit(evidence.reported_unit) == normalise_unit(evidence.unit or "")
+    ):
+        return converted, None
+    return converted, f"{sign}{_as_reported(evidence.reported_value, loc)} {evidence.reported_unit}"
+
+
+def _as_reported(value: float, loc: str) -> str:
+    """A lab's number with the decimals it was sent with (1.5 mg/dL stays 1.5, not 1.50)."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") if loc == "nl" else text
 
 
 def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowledge, loc: str) -> str:
@@ -391,19 +478,15 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     nl = loc == "nl"
     if e.kind == "lab" and e.analyte and e.value is not None:
         label = knowledge.labs.analytes[e.analyte].label[loc]
-        value = f"{e.comparator or ''}{_number(e.value, loc)} {e.unit}"
         if e.unit_unknown:
             value = _unitless(e, loc)
-        elif (
-            e.reported_value is not None
-            and e.reported_unit
-            and normalise_unit(e.reported_unit) != normalise_unit(e.unit or "")
-        ):
-            value = f"{e.comparator or ''}{_number(e.reported_value, loc)} {e.reported_unit} (= {value})"
+        else:
+            converted, reported = _lab_parts(e, knowledge, loc)
+            value = converted if reported is None else f"{reported} (= {converted})"
         text = f"{label} {value} {'op' if nl else 'on'} {_date(e.date, loc)}"
         if e.range and e.range_source in ("lab", "profile"):
             source = {"lab": "lab", "profile": "profiel" if nl else "profile"}[e.range_source]
-            text += f" (ref. {_range(e, loc)}, {source})"
+            text += f" (ref. {_range(e, loc, knowledge)}, {source})"
         elif e.range_source == "interpretation":
             text += (
                 " ("

@@ -108,14 +108,44 @@ def test_seed_texts_stay_background(knowledge: Knowledge) -> None:
     assert seeds and all(knowledge.citations[k].kind == "background" for k in seeds)
     for definition in knowledge.cards.values():
         for profile in PROFILES:
-            assert not seeds & set(knowledge.card_citations(definition, profile)), definition.code
+            for variant in definition.variants:
+                assert not seeds & set(knowledge.card_citations(definition, profile, variant)), definition.code
 
 
 def test_a_card_citing_background_is_refused(knowledge: Knowledge) -> None:
-    definition = knowledge.cards["mg-deficiency"].model_copy(update={"cite": ["seed-vitdmg"]})
+    card = knowledge.cards["mg-deficiency"]
+    bare = {n: v.model_copy(update={"cite": []}) for n, v in card.variants.items()}  # no variant's own source either
+    definition = card.model_copy(update={"cite": ["seed-vitdmg"], "variants": bare})
     problems = knowledge._card_source_problems(definition, "nl-be")
     assert any("not a source a card may show" in p for p in problems)
     assert any("no cited source with a url" in p for p in problems)
+
+
+def test_a_variant_citing_background_is_refused(knowledge: Knowledge) -> None:
+    definition = knowledge.cards["mg-deficiency"]
+    variants = {**definition.variants}
+    variants["critical"] = variants["critical"].model_copy(update={"cite": ["seed-vitdmg"]})
+    problems = knowledge._card_source_problems(definition.model_copy(update={"variants": variants}), "nl-be")
+    assert any("not a source a card may show" in p for p in problems)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_critical_low_magnesium_cites_only_what_supports_it(knowledge: Knowledge, profile: str) -> None:
+    """Issue 11 (review): the critical card advises parenteral magnesium below 0.50 mmol/L; the upper intake level
+    of supplements does not support that, so it cites NTvG 2002 (the source of the 0.50 cut-off) only; the renal
+    variant (no oral start) does not cite it either."""
+    upper_levels = set(knowledge.profiles.profiles[profile].mg_ul.cite)
+    definition = knowledge.cards["mg-deficiency"]
+    critical = knowledge.card_citations(definition, profile, "critical")
+    assert critical == knowledge.profiles.common["mg_critical_below"]["cite"]
+    assert not upper_levels & set(critical)
+    assert upper_levels <= set(knowledge.card_citations(definition, profile, "default")), "default quotes the UL"
+    assert not upper_levels & set(knowledge.card_citations(definition, profile, "renal"))
+    for locale in LOCALES:
+        (card,) = [
+            c for code, v, c in every_variant(knowledge, locale, profile) if (code, v) == (definition.code, "critical")
+        ]
+        assert {link.url for link in card.links or []} == {knowledge.citations[c].url for c in critical}
 
 
 def test_superseded_profile_is_labelled_on_its_cards(knowledge: Knowledge) -> None:

@@ -24,12 +24,17 @@ from .test_knowledge import LOCALES
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def golden_evidence(code: str = "") -> FactSet:
-    """One fact of each kind a card text may refer to, with the ranges and units a lab would send."""
+def golden_evidence(code: str = "", profile: str = "nl-be") -> FactSet:
+    """One fact of each kind a card text may refer to, with the ranges and units a lab would send: under a US
+    profile the magnesium as a US lab reports it (1.5 mg/dL, ref. 1.7-2.4 mg/dL), so both units show (issue 11)."""
     facts = FactSet()
-    labs = [
+    mg: tuple[str, float, str, tuple[float, float | None] | None, float | None, str | None]
+    mg = ("mg", 0.62, "mmol/L", (0.70, 1.00), None, None)
+    if profile.startswith("us-"):  # 1.5 mg/dL, lab range 1.7-2.4 mg/dL, converted with facts.py's 0.4114
+        mg = ("mg", 1.5 * 0.4114, "mmol/L", (1.7 * 0.4114, 2.4 * 0.4114), 1.5, "mg/dL")
+    labs: list[tuple[str, float, str, tuple[float, float | None] | None, float | None, str | None]] = [
         ("vitd25", 23.9616, "nmol/L", None, 9.6, "ng/mL"),
-        ("mg", 0.62, "mmol/L", (0.70, 1.00), None, None),
+        mg,
         ("ca", 2.05, "mmol/L", (2.20, 2.60), None, None),
         ("k", 3.2, "mmol/L", (3.5, 5.0), None, None),
         ("pth", 88.0, "pg/mL", (15.0, 65.0), None, None),
@@ -75,7 +80,8 @@ def golden_evidence(code: str = "") -> FactSet:
 def _variants(knowledge: Knowledge) -> list[tuple[str, str, str]]:
     out = []
     for code, definition in sorted(knowledge.cards.items()):
-        profiles = ["nl-be"] + (["us-nam-2011"] if set(definition.cite) & set(PROFILE_CITES) else [])
+        cites = set(definition.cite).union(*(v.cite for v in definition.variants.values()))
+        profiles = ["nl-be"] + (["us-nam-2011"] if cites & set(PROFILE_CITES) else [])
         out += [(code, variant, profile) for variant in sorted(definition.variants) for profile in profiles]
     return out
 
@@ -91,7 +97,7 @@ def _show(card: Card) -> list[str]:
 
 
 def render_golden(knowledge: Knowledge, code: str, variant: str, profile: str) -> str:
-    facts = golden_evidence(code)
+    facts = golden_evidence(code, profile)
     text = [f"# {code} / {variant} / {profile}", ""]
     for locale in LOCALES:
         intent = Derived(

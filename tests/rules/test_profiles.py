@@ -44,6 +44,8 @@ BOUNDARIES: list[tuple[str, float, str, str | None]] = [
     ("dach", 12.1, "ng/mL", INSUFFICIENT),
     ("dach", 20.0, "ng/mL", INSUFFICIENT),  # 49.92 nmol/L
     ("dach", 20.1, "ng/mL", NONE),
+    ("dach", 50.0, "ng/mL", NONE),  # 124.8 nmol/L
+    ("dach", 50.1, "ng/mL", HIGH),  # 125.05 nmol/L
     # us-nam-2011, ng/mL (IOM: < 12 at risk of deficiency, 12-20 at risk of inadequacy, >= 20 sufficient, > 50 concern)
     ("us-nam-2011", 11.9, "ng/mL", DEFICIENT),
     ("us-nam-2011", 12.0, "ng/mL", INSUFFICIENT),
@@ -57,6 +59,7 @@ BOUNDARIES: list[tuple[str, float, str, str | None]] = [
     ("us-nam-2011", 49.9, "nmol/L", INSUFFICIENT),
     ("us-nam-2011", 49.92, "nmol/L", NONE),
     ("us-nam-2011", 50.0, "nmol/L", NONE),
+    ("us-nam-2011", 124.7, "nmol/L", NONE),  # 49.96 ng/mL
     ("us-nam-2011", 124.8, "nmol/L", NONE),
     ("us-nam-2011", 125.0, "nmol/L", HIGH),
     # us-endocrine-2011 (superseded), ng/mL: < 20 deficiency, 20-29 insufficiency, >= 30; its own upper values
@@ -67,6 +70,7 @@ BOUNDARIES: list[tuple[str, float, str, str | None]] = [
     ("us-endocrine-2011", 30.0, "ng/mL", NONE),
     ("us-endocrine-2011", 50.0, "ng/mL", NONE),
     ("us-endocrine-2011", 50.1, "ng/mL", HIGH),
+    ("us-endocrine-2011", 124.7, "nmol/L", NONE),  # 49.96 ng/mL
     ("us-endocrine-2011", 124.8, "nmol/L", NONE),
     ("us-endocrine-2011", 125.0, "nmol/L", HIGH),
     ("us-endocrine-2011", 200.0, "ng/mL", HIGH),
@@ -106,6 +110,16 @@ def test_every_profile_and_every_verified_cut_off_has_a_boundary_row(knowledge: 
             if key == "unit" or f"vitd25.{key}" in profile.unverified:
                 continue
             assert (cut, profile.vitd25.unit) in rows, (name, key, "exactly at the cut-off")
+            # and in the other unit, from both sides: a row just below the cut-off and one at or just above it
+            # (within 1 %, the next value a lab writes with one decimal, converted with the factor facts.py uses)
+            other = [_in_unit(knowledge, v, u, profile.vitd25.unit) for v, u in rows if u != profile.vitd25.unit]
+            assert any(cut * 0.99 <= x < cut for x in other), (name, key, "other unit, just below")
+            assert any(cut <= x <= cut * 1.01 for x in other), (name, key, "other unit, at or just above")
+
+
+def _in_unit(knowledge: Knowledge, value: float, unit: str, target: str) -> float:
+    units = knowledge.labs.analytes["vitd25"].normalised_units
+    return round(value * units[normalise_unit(unit)] / units[normalise_unit(target)], 6)
 
 
 def test_unverified_cut_offs_switch_their_rules_off(engine: RuleEngine, knowledge: Knowledge) -> None:
