@@ -705,6 +705,6 @@ def age_band_words(from_months: float, below_months: float, locale: str) -> str:
     if below_months <= 12:
         return f"{from_months:g}-{below_months - 1:g} {'maanden' if nl else 'months'}"
     first = from_months // 12
-    if below_months >= 1200:
-        return f"{first:g} {'jaar en ouder' if nl else 'years and older'}"
+    if below_months >= 1200:  # as the sources state an open band: "vanaf 4 jaar", "from 4 years" (review T10)
+        return f"{'vanaf' if nl else 'from'} {first:g} {'jaar' if nl else 'years'}"
     return f"{first:g}-{below_months // 12 - 1:g} {'jaar' if nl else 'years'}"

@@ -55,6 +55,16 @@ def classify(codings: Iterable[Coding], texts: Iterable[str], knowledge: Knowled
     return list(matches.values())
 
 
+def ingredient_names_in(text: str, knowledge: Knowledge) -> list[tuple[str, str]]:
+    """(class, ingredient) of every ingredient or brand name in a product's text, in the order they appear."""
+    index = _index(knowledge)
+    found = []
+    for match in index.names.finditer(text.lower()):
+        class_name, ingredient, _ = index.by_name[match.group(0)]
+        found.append((class_name, ingredient))
+    return list(dict.fromkeys(found))
+
+
 @dataclass(frozen=True)
 class _Index:
     codes: dict[tuple[str, str], list[tuple[str, str, str]]]

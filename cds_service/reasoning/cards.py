@@ -13,6 +13,7 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cds_service.cdshooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
@@ -25,11 +26,13 @@ from cds_service.knowledge.loader import (
     MedicationProposal,
     Profile,
     SuggestionTemplate,
+    UpperLimitBand,
     UpperLimits,
     Vitd25Cutoffs,
     age_band_words,
     normalise_unit,
 )
+from cds_service.knowledge.medication_classes import ingredient_names_in
 from cds_service.reasoning.engine import Derived
 from cds_service.reasoning.facts import Evidence, FactSet
 
@@ -106,10 +109,15 @@ def _render(
     variant = definition.variants[variant_name]
     values = _template_values(why, facts, knowledge, ctx, record_values)
     summary = variant.summary[loc].format_map(values)
+    if variant.summary[loc].startswith("{"):  # a drug or condition name opens the line: "Ciprofloxacine: …"
+        summary = summary[:1].upper() + summary[1:]
     if len(summary) > SUMMARY_MAX:  # our text plus an extreme value: cut and log it, never fail the call
         logger.error("card summary truncated", extra={"event": {"card": definition.code, "length": len(summary)}})
         summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
-    lines = [variant.advice[loc].format_map(values), "", f"**{common.headings['why'][loc]}**"]
+    advice = variant.advice[loc].format_map(values)
+    if variant.advice[loc].startswith("{"):
+        advice = advice[:1].upper() + advice[1:]
+    lines = [advice, "", f"**{common.headings['why'][loc]}**"]
     lines += [f"- {_describe(e, knowledge, loc)}" for e in why]
     chosen = str(intent.fields["variant"])
     cited = [knowledge.citations[c] for c in knowledge.card_citations(definition, ctx.profile, chosen)]
@@ -186,11 +194,27 @@ def _selection_behavior(suggestions: list[Suggestion]) -> str | None:
 
 
 def _number(value: float, locale: str, decimals: int | None = None) -> str:
-    """A value as a GP writes it: whole numbers bare, below 3 two decimals (0,62 mmol/L), else one (29,9)."""
+    """A value as a GP writes it: whole numbers bare, below 3 two decimals (0,62 mmol/L), else one (29,9).
+
+    Thousands grouped as each language writes them: 7.500 µg (300.000 IE) in Dutch, 7,500 µg (300,000 IU) in English.
+    """
     if decimals is None:
         decimals = _decimals(value)
-    text = f"{value:.{decimals}f}"
-    return text.replace(".", ",") if locale == "nl" else text
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    text = f"{rounded:,.{decimals}f}" if abs(value) >= 1000 else f"{rounded:.{decimals}f}"
+    return text.translate(_DUTCH_SEPARATORS) if locale == "nl" else text
+
+
+_DUTCH_SEPARATORS = str.maketrans({",": ".", ".": ","})
+
+
+def _dose_number(value: float, locale: str, limit: float | None = None) -> str:
+    """A dose of 100 or more whole (301,5 mg elemental magnesium is "302 mg"); one decimal only near a cut-off,
+    where the whole number would hide which side of the limit the dose is on (250,4 mg against 250 mg)."""
+    if abs(value) < 100 or value == int(value):
+        return _number(value, locale)
+    near = limit is not None and abs(value - limit) < 1
+    return _number(value, locale, 1 if near else 0)
 
 
 def _decimals(value: float) -> int:
@@ -280,15 +304,22 @@ def _template_values(
     partners, binders = _chelation_classes(knowledge)
     values["partner"] = _names(why, partners, knowledge, loc) or "?"
     values["binder"] = _names(why, binders, knowledge, loc) or "magnesium"
+    # what the patient has, not the group a rule reads (review T17): the drug, the condition, the magnesium product
+    values["drug"] = _names(why, SUBJECT_CLASSES, knowledge, loc) or "?"
+    values["condition"] = _conditions(why, knowledge, loc) or "?"
+    values["mg_product"] = _mg_products(why, knowledge, loc) or "?"
     for evidence in why:
         if evidence.kind == "order" and evidence.value is not None:
             unit = "µg" if evidence.unit == "ug" else evidence.unit
-            values["dose"] = f"{_number(evidence.value, loc)} {unit}"
-            values["limit"] = _dose_limit(evidence, why, profile, loc)
+            limit, values["limit"] = _dose_limit(evidence, why, profile, loc)
+            values["dose"] = f"{_dose_number(evidence.value, loc, limit)} {unit}"
+            values["course"] = _course_words(evidence, knowledge, loc)
         if evidence.kind == "vitd-total" and evidence.value is not None:
-            values["total"] = f"{_number(evidence.value, loc)} µg"
+            limit, limit_text = _band_limit(why, profile.vitd_ul, "µg", loc)
+            values["total"] = f"{_dose_number(evidence.value, loc, limit)} µg"
             values["products"] = str(len(evidence.derived_from))
-            values.setdefault("limit", _band_limit(why, profile.vitd_ul, "µg", loc))
+            values.setdefault("limit", limit_text)
+    values.setdefault("course", "?")
     values.update(_dose_values(why, knowledge, loc))
     values.setdefault("total", "?")
     values.setdefault("products", "?")
@@ -342,7 +373,7 @@ def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[st
     for e in why:
         if e.kind != "order" or not e.med_class:
             continue
-        values.setdefault("order_name", e.name or e.med_class)
+        values.setdefault("order_name", _product_name(e, knowledge, loc))
         if e.single_dose is not None:
             values["single"] = f"{_number(e.single_dose, loc)} {'µg' if e.unit == 'ug' else e.unit}"
             if e.unit == "ug":  # the prescriber wrote IU/IE: show both
@@ -429,35 +460,102 @@ def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowled
     return text
 
 
+# The drugs a card is about (the {drug} of vitd-lowering-medication, review T17).
+SUBJECT_CLASSES = frozenset({"enzyme-inducing-antiepileptic", "systemic-corticosteroid"})
+
+
 def _names(why: list[Evidence], classes: AbstractSet[str], knowledge: Knowledge, loc: str) -> str:
-    """The medication of these classes behind a card, by ingredient in the card's language, else the product."""
-    names = []
-    for e in why:
-        if e.kind not in ("med", "order") or e.med_class is None or e.med_class not in classes:
-            continue
-        ingredient = knowledge.medications.classes[e.med_class].ingredients.get(e.ingredient or "")
-        if ingredient is not None and e.ingredient:
-            names.append(ingredient.names[0] if loc == "nl" else e.ingredient.replace("-", " "))
-        elif e.name:
-            names.append(e.name)
+    """The medication of these classes behind a card, by ingredient in the card's language (review T7)."""
+    names = [
+        _product_name(e, knowledge, loc)
+        for e in why
+        if e.kind in ("med", "order") and e.med_class is not None and e.med_class in classes
+    ]
     return ", ".join(dict.fromkeys(names))
 
 
-def _dose_limit(order: Evidence, why: list[Evidence], profile: Profile, loc: str) -> str:
-    """The upper level that applies at the patient's age, with the age band: "100 µg (11 jaar en ouder)"."""
+def _localised(key: str, names: list[str], loc: str) -> str:
+    """An ingredient's name in the card's language: the Dutch name first in the value set, the English key."""
+    return names[0] if loc == "nl" else key.replace("-", " ")
+
+
+def _product_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """What a product is, for running text: its ingredients in the card's language, never a product's display in
+    capitals ("CALCIUMCARBONAAT/COLECALCIFEROL KAUWTABLET 1,25G/800IE" is "calciumcarbonaat/colecalciferol";
+    review T7). A product whose text names no ingredient we know is named by its class ("magnesiumhoudend
+    antacidum")."""
+    med_class = knowledge.medications.classes.get(e.med_class or "")
+    if med_class is None:
+        return e.name or "?"
+    ingredient = med_class.ingredients.get(e.ingredient or "")
+    if ingredient is not None and e.ingredient:
+        return _localised(e.ingredient, ingredient.names, loc)
+    found = []
+    for class_name, key in ingredient_names_in(e.name or "", knowledge):
+        found.append(_localised(key, knowledge.medications.classes[class_name].ingredients[key].names, loc))
+    if found:
+        return "/".join(dict.fromkeys(found))
+    return med_class.label[loc]
+
+
+def _conditions(why: list[Evidence], knowledge: Knowledge, loc: str) -> str:
+    """The conditions behind a card, by their group in the card's language ("alcoholgebruiksstoornis")."""
+    groups = [
+        knowledge.conditions.groups[e.med_class].label[loc] for e in why if e.kind == "condition" and e.med_class
+    ]
+    return ", ".join(dict.fromkeys(groups))
+
+
+def _mg_products(why: list[Evidence], knowledge: Knowledge, loc: str) -> str:
+    """Each magnesium-containing medicine by its kind and ingredient: "magnesiumhoudend laxeermiddel (magnesiumoxide)"
+    (a laxative or antacid is not "a magnesium supplement", review T16)."""
+    out = []
+    for e in why:
+        med_class = knowledge.medications.classes.get(e.med_class or "")
+        if e.kind not in ("med", "order") or med_class is None or not med_class.contains_magnesium:
+            continue
+        name = _product_name(e, knowledge, loc)
+        out.append(name if name == med_class.label[loc] else f"{med_class.label[loc]} ({name})")
+    return ", ".join(dict.fromkeys(out))
+
+
+def _dose_limit(order: Evidence, why: list[Evidence], profile: Profile, loc: str) -> tuple[float | None, str]:
+    """The upper level that applies at the patient's age, with the age band: "100 µg (vanaf 11 jaar)"."""
     if order.med_class == "mg-supplement":
         return _band_limit(why, profile.mg_ul, "mg", loc)
     return _band_limit(why, profile.vitd_ul, "µg", loc)
 
 
-def _band_limit(why: list[Evidence], limits: UpperLimits, unit: str, loc: str) -> str:
+def _band_limit(why: list[Evidence], limits: UpperLimits, unit: str, loc: str) -> tuple[float | None, str]:
+    """The band's limit and its words. Neighbouring bands with the same limit are one band as the source states it:
+    the tables split a band where a source has fewer (EFSA magnesium 250 mg "from 4 years" is not "9 years and
+    older", review T10)."""
     months = next((e.months for e in why if e.kind == "patient" and e.months is not None), None)
     band = limits.band(months)
     if band is None:
-        return "?"
-    value = band.ug_per_day if band.ug_per_day is not None else band.mg_per_day
+        return None, "?"
+
+    def limit(b: UpperLimitBand) -> float | None:
+        return b.ug_per_day if b.ug_per_day is not None else b.mg_per_day
+
+    value = limit(band)
     assert value is not None
-    return f"{_number(value, loc)} {unit} ({age_band_words(band.from_months, band.below_months, loc)})"
+    start, end = band.from_months, band.below_months
+    for other in reversed(limits.bands):
+        if other.below_months == start and limit(other) == value:
+            start = other.from_months
+    for other in limits.bands:
+        if other.from_months == end and limit(other) == value:
+            end = other.below_months
+    return value, f"{_number(value, loc)} {unit} ({age_band_words(start, end, loc)})"
+
+
+def _course_words(order: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """{course} of a dose card: no course length stated, or a stated course longer than a treatment course (T12)."""
+    words = knowledge.cards["vitd-dose-above-ul"].reasons if "vitd-dose-above-ul" in knowledge.cards else {}
+    if order.course_days is not None and "course-long" in words:
+        return words["course-long"][loc].format(days=_number(order.course_days, loc))
+    return words["course-open"][loc] if "course-open" in words else "?"
 
 
 _BASIS = {
@@ -600,6 +698,7 @@ def _distinct(actions: list[Action]) -> list[Action]:
 
 
 def _delete_label(e: Evidence, knowledge: Knowledge, loc: str) -> str:
+    """Which order is deleted: the product as the prescriber chose it identifies it."""
     return f"{'Annuleer' if loc == 'nl' else 'Delete the order'} {_order_label(e, knowledge, loc)}"
 
 

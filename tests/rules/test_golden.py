@@ -70,6 +70,18 @@ def golden_evidence(code: str = "", profile: str = "nl-be") -> FactSet:
         single_dose=400.0 if magnesium else 125.0,
         dose_basis="elemental-by-label" if magnesium else None,
     )
+    # what the patient has, named in summaries instead of a group (review T17)
+    facts.evidence["steroid"] = Evidence(
+        "med",
+        "MedicationStatement/s",
+        name="prednisolon",
+        med_class="systemic-corticosteroid",
+        matched_on="atc",
+        ingredient="prednisolone",
+    )
+    facts.evidence["condition"] = Evidence(
+        "condition", "Condition/c", name="Alcohol dependence", med_class="alcohol-use-disorder"
+    )
     facts.evidence["total"] = Evidence(
         "vitd-total", value=140.0, unit="ug", derived_from=["MedicationStatement/a", "MedicationRequest/o"]
     )

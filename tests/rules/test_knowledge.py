@@ -54,6 +54,21 @@ def _evidence() -> FactSet:
         unit="ug",
         single_dose=125.0,
     )
+    # what the patient has, named in summaries instead of a group (review T17)
+    facts.evidence["steroid"] = Evidence(
+        "med",
+        "MedicationStatement/s",
+        name="prednisolon",
+        med_class="systemic-corticosteroid",
+        matched_on="atc",
+        ingredient="prednisolone",
+    )
+    facts.evidence["laxative"] = Evidence(
+        "med", "MedicationStatement/l", name="MAGNESIUMOXIDE TABLET 500MG (laxans)", med_class="mg-laxative"
+    )
+    facts.evidence["condition"] = Evidence(
+        "condition", "Condition/c", name="Alcohol dependence", med_class="alcohol-use-disorder"
+    )
     facts.evidence["missing"] = Evidence("lab-missing", analyte="mg")
     facts.evidence["total"] = Evidence(
         "vitd-total", value=140.0, unit="ug", derived_from=["MedicationStatement/a", "MedicationRequest/o"]

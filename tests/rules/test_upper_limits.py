@@ -100,7 +100,8 @@ def test_the_tables_above_cover_every_band_of_every_profile(knowledge: Knowledge
 @pytest.mark.parametrize(
     ("profile", "locale", "months", "text"),
     [
-        ("nl-be", "nl", 240, "100 µg (11 jaar en ouder)"),
+        ("nl-be", "nl", 240, "100 µg (vanaf 11 jaar)"),
+        ("nl-be", "nl", 60, "50 µg (1-10 jaar)"),  # EFSA 1-10 years, split at 4 years in the table (T10)
         ("nl-be", "nl", 7, "35 µg (6-11 maanden)"),
         ("us-nam-2011", "en", 60, "75 µg (4-8 years)"),
         ("us-nam-2011", "en", 3, "25 µg (under 6 months)"),

@@ -73,36 +73,37 @@ def evaluator(knowledge: Knowledge) -> Evaluator:
     ("scenario", "summary"),
     [
         # the probe: "Magnesium gescheiden innemen van ?" - the partner was read from active medication only
-        ("os-nl-h18-doxy-ordered-mg-in-use", "doxycycline en magnesiumoxide: niet tegelijk innemen"),
-        ("sg-nl-h18-mg-ordered-doxy-in-use", "doxycycline en magnesiumoxide: niet tegelijk innemen"),
-        ("os-nl-cipro-selected-mg-draft", "ciprofloxacine: minstens 2 uur vóór of 6 uur na magnesiumoxide innemen"),
+        ("os-nl-h18-doxy-ordered-mg-in-use", "Doxycycline en magnesiumoxide: niet tegelijk innemen"),
+        ("sg-nl-h18-mg-ordered-doxy-in-use", "Doxycycline en magnesiumoxide: niet tegelijk innemen"),
+        ("os-nl-cipro-selected-mg-draft", "Ciprofloxacine: minstens 2 uur vóór of 6 uur na magnesiumoxide innemen"),
         # moxifloxacin got ciprofloxacin's spacing
         (
             "os-us-h18-moxi-ordered-mg-in-use",
-            "moxifloxacin: take at least 4 hours before or 8 hours after magnesium hydroxide",
+            "Moxifloxacin: take at least 4 hours before or 8 hours after magnesium hydroxide",
         ),
         (
             "sg-us-h18-calcium-d-ordered-levothyroxine-in-use",
-            "levothyroxine: take at least 4 hours apart from calcium carbonate",
+            "Levothyroxine: take at least 4 hours apart from calcium carbonate",
         ),
         (
             "os-nl-h18-dolutegravir-ordered-antacid-in-use",
-            "dolutegravir: minstens 2 uur vóór of 6 uur na MAGALDRAAT 800MG KAUWTABLET innemen",
+            # the product by its ingredient, not its display in capitals (review T7)
+            "Dolutegravir: minstens 2 uur vóór of 6 uur na magaldraat innemen",
         ),
         # penicillamine as a binding partner (issue 18), both directions, NL zib and US Core shapes
         (
             "os-nl-h18-penicillamine-ordered-mg-in-use",
-            "penicillamine: minstens 1 uur gescheiden van magnesiumcitraat innemen",
+            "Penicillamine: minstens 1 uur gescheiden van magnesiumcitraat innemen",
         ),
         (
             "sg-us-h18-mg-ordered-penicillamine-in-use",
-            "penicillamine: take at least 1 hour apart from magnesium oxide",
+            "Penicillamine: take at least 1 hour apart from magnesium oxide",
         ),
         (
             "sg-nl-h18-alendronate-ordered-mg-in-use",
-            "alendroninezuur nuchter innemen, magnesiumcitraat op een ander moment",
+            "Alendroninezuur nuchter innemen, magnesiumcitraat op een ander moment",
         ),
-        ("sg-nl-h18-colestyramine-ordered-vitd-in-use", "colestyramine kan de opname van vitamine D verminderen"),
+        ("sg-nl-h18-colestyramine-ordered-vitd-in-use", "Colestyramine kan de opname van vitamine D verminderen"),
     ],
 )
 async def test_interaction_cards_name_both_drugs(evaluator: Evaluator, scenario: str, summary: str) -> None:
