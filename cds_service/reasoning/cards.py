@@ -209,8 +209,10 @@ _DUTCH_SEPARATORS = str.maketrans({",": ".", ".": ","})
 
 
 def _dose_number(value: float, locale: str, limit: float | None = None) -> str:
-    """A dose of 100 or more whole (301,5 mg elemental magnesium is "302 mg"); one decimal only near a cut-off,
-    where the whole number would hide which side of the limit the dose is on (250,4 mg against 250 mg)."""
+    """A dose of 100 or more whole (301,5 mg elemental magnesium is "302 mg"); one decimal only near a cut-off.
+
+    Near the limit a whole number would hide which side of it the dose is on (250,4 mg against 250 mg; review T8).
+    """
     if abs(value) < 100 or value == int(value):
         return _number(value, locale)
     near = limit is not None and abs(value - limit) < 1
@@ -480,10 +482,12 @@ def _localised(key: str, names: list[str], loc: str) -> str:
 
 
 def _product_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
-    """What a product is, for running text: its ingredients in the card's language, never a product's display in
-    capitals ("CALCIUMCARBONAAT/COLECALCIFEROL KAUWTABLET 1,25G/800IE" is "calciumcarbonaat/colecalciferol";
-    review T7). A product whose text names no ingredient we know is named by its class ("magnesiumhoudend
-    antacidum")."""
+    """What a product is, for running text: its ingredients in the card's language.
+
+    Never a product's display in capitals ("CALCIUMCARBONAAT/COLECALCIFEROL KAUWTABLET 1,25G/800IE" is
+    "calciumcarbonaat/colecalciferol"; review T7). A product whose text names no ingredient we know is named by
+    its class ("magnesiumhoudend antacidum").
+    """
     med_class = knowledge.medications.classes.get(e.med_class or "")
     if med_class is None:
         return e.name or "?"
@@ -500,15 +504,15 @@ def _product_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
 
 def _conditions(why: list[Evidence], knowledge: Knowledge, loc: str) -> str:
     """The conditions behind a card, by their group in the card's language ("alcoholgebruiksstoornis")."""
-    groups = [
-        knowledge.conditions.groups[e.med_class].label[loc] for e in why if e.kind == "condition" and e.med_class
-    ]
+    groups = [knowledge.conditions.groups[e.med_class].label[loc] for e in why if e.kind == "condition" and e.med_class]
     return ", ".join(dict.fromkeys(groups))
 
 
 def _mg_products(why: list[Evidence], knowledge: Knowledge, loc: str) -> str:
-    """Each magnesium-containing medicine by its kind and ingredient: "magnesiumhoudend laxeermiddel (magnesiumoxide)"
-    (a laxative or antacid is not "a magnesium supplement", review T16)."""
+    """Each magnesium-containing medicine by its kind and ingredient.
+
+    "magnesiumhoudend laxeermiddel (magnesiumoxide)": a laxative or antacid is not "a magnesium supplement" (T16).
+    """
     out = []
     for e in why:
         med_class = knowledge.medications.classes.get(e.med_class or "")
@@ -527,9 +531,11 @@ def _dose_limit(order: Evidence, why: list[Evidence], profile: Profile, loc: str
 
 
 def _band_limit(why: list[Evidence], limits: UpperLimits, unit: str, loc: str) -> tuple[float | None, str]:
-    """The band's limit and its words. Neighbouring bands with the same limit are one band as the source states it:
-    the tables split a band where a source has fewer (EFSA magnesium 250 mg "from 4 years" is not "9 years and
-    older", review T10)."""
+    """The band's limit and its words.
+
+    Neighbouring bands with the same limit are one band as the source states it: the tables split a band where a
+    source has fewer (EFSA magnesium 250 mg "from 4 years" is not "9 years and older", review T10).
+    """
     months = next((e.months for e in why if e.kind == "patient" and e.months is not None), None)
     band = limits.band(months)
     if band is None:

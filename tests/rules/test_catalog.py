@@ -1008,3 +1008,17 @@ def test_critical_magnesium_names_the_renal_caveat_below_egfr_30(engine: RuleEng
         if d.kind == "card" and d.fields["code"] == "mg-deficiency" and d.fields["indicator"] == "critical"
     ]
     assert [str(d.fields["variant"]) for d in intents] == [variant]
+
+
+@pytest.mark.parametrize(("reducer", "variant"), [("orlistat", "orlistat"), ("bile-acid-sequestrant", "sequestrant")])
+def test_patient_view_gives_orlistat_and_sequestrants_each_their_own_advice(
+    engine: RuleEngine, reducer: str, variant: str
+) -> None:
+    """Review T5/T17 (p46, p47): on patient-view colestyramine got "Orlistat/galzuurbinder … 2 uur voor of na
+    orlistat"; the order hooks already had a variant per drug."""
+    variants = {
+        str(d.fields["variant"])
+        for d in engine.evaluate(PV, "nl-be", flat(med(reducer), med("vitd-native")))
+        if d.kind == "card" and d.fields["code"] == "vitd-absorption-interaction"
+    }
+    assert variants == {variant}
