@@ -217,9 +217,14 @@ def test_summaries_name_the_drug_and_the_condition_present(knowledge: Knowledge)
         med_class="systemic-corticosteroid",
         ingredient="prednisolone",
     )
+    card = _render(knowledge, "glucocorticoid-bone", "default", {"s": steroid})
+    assert card.summary == "Langdurig prednisolon: calcium, vitamine D en fractuurrisico"
+    aed = Evidence(
+        "med", "MedicationStatement/a", name="CARBAMAZEPINE 200MG", med_class="enzyme-inducing-antiepileptic"
+    )
     missing = Evidence("lab-missing", analyte="vitd25")
-    card = _render(knowledge, "vitd-lowering-medication", "unmeasured", {"s": steroid, "m": missing})
-    assert card.summary == "Prednisolon zonder recent 25(OH)D"
+    card = _render(knowledge, "vitd-lowering-medication", "unmeasured", {"a": aed, "m": missing}, "en")
+    assert card.summary == "Carbamazepine without a recent 25(OH)D"
     alcohol = Evidence("condition", "Condition/c", name="Alcoholafhankelijkheid", med_class="alcohol-use-disorder")
     card = _render(knowledge, "mg-loss-condition", "unmeasured", {"c": alcohol}, "en")
     assert card.summary == "Alcohol use disorder without a recent magnesium"
