@@ -13,7 +13,7 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 from cds_service.cdshooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
@@ -200,11 +200,13 @@ def _number(value: float, locale: str, decimals: int | None = None) -> str:
     """
     if decimals is None:
         decimals = _decimals(value)
-    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    # a float has at most 309 integer digits: enough precision that an extreme value (1e300) rounds, not raises
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=_WIDE)
     text = f"{rounded:,.{decimals}f}" if abs(value) >= 1000 else f"{rounded:.{decimals}f}"
     return text.translate(_DUTCH_SEPARATORS) if locale == "nl" else text
 
 
+_WIDE = Context(prec=400)
 _DUTCH_SEPARATORS = str.maketrans({",": ".", ".": ","})
 
 
