@@ -43,6 +43,28 @@ class Cell:
     p99: float
     errors: int
     count: int
+    cpu_ms_per_call: float | None = None
+    """The server's CPU (every worker, both user and system time) per call while measuring: what a call costs the
+    machine, apart from the load generator. None where /proc cannot be read."""
+
+
+def server_cpu_seconds(group: int) -> float | None:
+    """CPU seconds used so far by every process of the server's process group (Linux /proc), else None."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        return None
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:  # pgrp; utime and stime follow at 11 and 12
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def free_port() -> int:
@@ -92,7 +114,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 async def load(
-    base: str, units: list[list[scenarios.Call]], concurrency: int, seconds: float, *, floor: bool = False
+    base: str,
+    units: list[list[scenarios.Call]],
+    concurrency: int,
+    seconds: float,
+    *,
+    floor: bool = False,
+    server_group: int | None = None,
 ) -> Cell:
     """`concurrency` clients send units back to back for `seconds` (after a short warm-up).
 
@@ -135,10 +163,16 @@ async def load(
         await asyncio.gather(*(worker(k, warm_until) for k in range(concurrency)))
         latencies.clear()
         errors = 0
+        cpu_before = server_cpu_seconds(server_group) if server_group is not None else None
         started = time.perf_counter()
         await asyncio.gather(*(worker(k * 7, started + seconds) for k in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu_after = server_cpu_seconds(server_group) if server_group is not None else None
     ordered = sorted(latencies)
+    calls = len(ordered) * len(units[0])
+    cpu_per_call = (
+        (cpu_after - cpu_before) * 1000 / calls if cpu_before is not None and cpu_after is not None and calls else None
+    )
 
     def pct(p: float) -> float:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
@@ -150,6 +184,7 @@ async def load(
         pct(99),
         errors,
         len(ordered),
+        cpu_per_call,
     )
 
 
@@ -173,8 +208,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"rotated per scenario; load average {load.get('before', '?')} before, {load.get('after', '?')} after.",
         "",
         "| scenario | body KB | workers | clients | req/s | p50 ms | p95 ms | p99 ms | errors "
-        "| floor req/s | floor p50 ms | req/s ratio | p50 ratio |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| floor req/s | floor p50 ms | req/s ratio | p50 ratio | CPU ms/call | floor CPU ms/call |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results["rows"]:
         f, s = r["floor"], r["service"]
@@ -182,7 +217,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['scenario']} | {r['kb']:.0f} | {r['workers']} | {r['concurrency']} | {s['throughput']:.0f} "
             f"| {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} | {s['errors'] + f['errors']} "
             f"| {f['throughput']:.0f} | {f['p50']:.1f} "
-            f"| {s['throughput'] / f['throughput']:.0%} | {s['p50'] / f['p50']:.1f}× |"
+            f"| {s['throughput'] / f['throughput']:.0%} | {s['p50'] / f['p50']:.1f}× "
+            f"| {_ms(s.get('cpu_ms_per_call'))} | {_ms(f.get('cpu_ms_per_call'))} |"
         )
     if results.get("targets"):
         lines += ["", "| target | measured | met |", "|---|--:|:-:|"]
@@ -199,6 +235,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [f"| {step} | {us:,} |" for step, us in p["steps_us"].items()]
         lines.append(f"| **total** | **{p['total_us']:,}** |")
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"
 
 
 def _row(rows: list[dict[str, Any]], scenario: str, workers: int, clients: int) -> dict[str, Any] | None:
@@ -319,8 +359,11 @@ def main() -> None:
                         calls = [c for unit in rotation for c in unit]
                         kb = sum(len(json.dumps(c.body)) for c in calls) / len(calls) / 1024
                         for concurrency in args.concurrency:
-                            floor = asyncio.run(load(base, rotation, concurrency, args.seconds, floor=True))
-                            cds = asyncio.run(load(base, rotation, concurrency, args.seconds))
+                            group = server.pid  # started in a session of its own: its pid is the group's id
+                            floor = asyncio.run(
+                                load(base, rotation, concurrency, args.seconds, floor=True, server_group=group)
+                            )
+                            cds = asyncio.run(load(base, rotation, concurrency, args.seconds, server_group=group))
                             rows.append(
                                 {
                                     "scenario": name,
@@ -359,6 +402,8 @@ def main() -> None:
         "floor p50 ms",
         "req/s ratio",
         "p50 ratio",
+        "CPU ms/call",
+        "floor CPU ms/call",
     ):
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for r in rows:
@@ -377,6 +422,8 @@ def main() -> None:
             f"{f['p50']:.1f}",
             f"{s['throughput'] / f['throughput']:.0%}",
             f"{s['p50'] / f['p50']:.1f}×",
+            _ms(s.get("cpu_ms_per_call")),
+            _ms(f.get("cpu_ms_per_call")),
         )
     console.print(table)
     checks = targets(rows, args.workers)
