@@ -30,7 +30,7 @@ def test_wheel_contains_package_and_rules(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "cds_service/api/app.py" in names
     assert "cds_service/_rules/manifest.yaml" in names
-    assert "cds_service/_rules/rulesets/findings.yaml" in names
+    assert "cds_service/_rules/findings.yaml" in names
     assert "cds_service/templates/preview.html.j2" in names and "cds_service/templates/cards.css" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "vitdmg-cds = cds_service.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

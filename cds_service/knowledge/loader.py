@@ -404,7 +404,7 @@ class Knowledge(_Model):
                     continue
                 variant = rule.then.get("variant", "default")
                 if card not in self.cards:
-                    problems.append(f"rule {rule.id}: card {card!r} has no cards/{card}.yaml")
+                    problems.append(f"rule {rule.id}: card {card!r} has no recommendations/{card}/card.yaml")
                 elif variant not in self.cards[card].variants:
                     problems.append(f"rule {rule.id}: card {card!r} has no variant {variant!r}")
                 if group == "findings":
@@ -549,27 +549,26 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
     manifest = _read(root / "manifest.yaml")
     versions: dict[str, str] = {}  # file under rules/ -> the version it carries
     rulesets: dict[str, list[Rule]] = {}
-    for path in sorted((root / "rulesets").glob("*.yaml")):
+    for path in [root / "findings.yaml", *sorted((root / "rulesets").glob("*.yaml"))]:
         rule_file = RuleFile.model_validate(_read(path))
         rulesets[path.stem] = list(rule_file.rules)
-        versions[f"rulesets/{path.name}"] = rule_file.version
+        versions[path.relative_to(root).as_posix()] = rule_file.version
     cards = {}
-    for path in sorted((root / "cards").glob("*.yaml")):
-        if not path.name.startswith("_"):
-            definition = CardDefinition.model_validate(_read(path))
-            if definition.code != path.stem:
-                raise ValueError(f"{path}: code {definition.code!r} does not match the file name")
-            cards[definition.code] = definition
-            versions[f"cards/{path.name}"] = definition.version
+    for path in sorted((root / "recommendations").glob("*/card.yaml")):
+        definition = CardDefinition.model_validate(_read(path))
+        if definition.code != path.parent.name:
+            raise ValueError(f"{path}: code {definition.code!r} does not match the folder name")
+        cards[definition.code] = definition
+        versions[path.relative_to(root).as_posix()] = definition.version
     parts: dict[str, Any] = {  # the files read whole into one model each
         "labs": LabValueSets.model_validate(_read(root / "valuesets" / "labs.yaml")),
         "medications": MedicationValueSets.model_validate(_read(root / "valuesets" / "medications.yaml")),
         "brands": BrandList.model_validate(_read(root / "valuesets" / "brands.yaml")),
         "conditions": ConditionValueSets.model_validate(_read(root / "valuesets" / "conditions.yaml")),
         "profiles": Profiles.model_validate(_read(root / "profiles.yaml")),
-        "card_common": CardCommon.model_validate(_read(root / "cards" / "_common.yaml")),
+        "card_common": CardCommon.model_validate(_read(root / "card_common.yaml")),
     }
-    files = {"profiles": "profiles.yaml", "card_common": "cards/_common.yaml"}
+    files = {"profiles": "profiles.yaml", "card_common": "card_common.yaml"}
     versions |= {files.get(k, f"valuesets/{k}.yaml"): v.version for k, v in parts.items()}
     check_versions(str(manifest["version"]), versions)
     return Knowledge(

@@ -85,7 +85,7 @@ class DoseError(ValueError):
     """The dose cannot be computed without guessing.
 
     The message says what is missing (for the report); `code` says which kind of reason it is (the card's
-    text per language: rules/cards/dose-not-checked.yaml).
+    text per language: rules/recommendations/dose-not-checked/card.yaml).
     """
 
     def __init__(self, message: str, code: str = "other") -> None:

@@ -127,27 +127,27 @@ def _edit(path: Path, change: dict[str, object]) -> None:
 
 
 def test_a_card_without_english_is_refused(rules_copy: Path) -> None:
-    path = rules_copy / "cards" / "vitd-deficiency.yaml"
+    path = rules_copy / "recommendations" / "vitd-deficiency" / "card.yaml"
     _edit(path, {"title": {"nl": "Vitamine D-tekort"}})
     with pytest.raises(ValueError, match="exactly"):
         load_knowledge(rules_copy)
 
 
 def test_an_unknown_citation_is_refused(rules_copy: Path) -> None:
-    _edit(rules_copy / "cards" / "mg-deficiency.yaml", {"cite": ["a-paper-nobody-read"]})
+    _edit(rules_copy / "recommendations" / "mg-deficiency" / "card.yaml", {"cite": ["a-paper-nobody-read"]})
     with pytest.raises(ValueError, match="unknown citation 'a-paper-nobody-read'"):
         load_knowledge(rules_copy)
 
 
 def test_a_rule_for_a_card_without_texts_is_refused(rules_copy: Path) -> None:
-    (rules_copy / "cards" / "retest-too-early.yaml").unlink()
+    (rules_copy / "recommendations" / "retest-too-early" / "card.yaml").unlink()
     with pytest.raises(ValueError, match="retest-too-early"):
         load_knowledge(rules_copy)
 
 
 def test_a_card_variant_no_rule_shows_is_refused(rules_copy: Path) -> None:
     """Issue 10 leftovers: text that no rule can show is never reviewed, so the loader refuses it."""
-    path = rules_copy / "cards" / "vitd-lowering-medication.yaml"
+    path = rules_copy / "recommendations" / "vitd-lowering-medication" / "card.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["variants"]["low"] = data["variants"]["unmeasured"]
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -167,7 +167,7 @@ def test_a_rule_switched_by_an_unknown_profile_flag_is_refused(rules_copy: Path)
 
 def test_a_rule_id_used_twice_is_refused(rules_copy: Path) -> None:
     """Review of issue 18 (F10): a finding named like an order rule silently replaced it in the engine."""
-    path = rules_copy / "rulesets" / "findings.yaml"
+    path = rules_copy / "findings.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["rules"][0]["id"] = "vitd-total-above-ul-band-0"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

@@ -34,7 +34,7 @@ def test_the_shipped_files_carry_versions_no_newer_than_the_release() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["cards/mg-loss-ppi.yaml", "rulesets/orders.yaml", "valuesets/labs.yaml", "profiles.yaml"]
+    "name", ["recommendations/mg-loss-ppi/card.yaml", "rulesets/orders.yaml", "valuesets/labs.yaml", "profiles.yaml"]
 )
 def test_a_file_newer_than_the_release_is_refused(rules: Path, name: str) -> None:
     _set_version(rules / name, "2999.1.0")
@@ -43,8 +43,8 @@ def test_a_file_newer_than_the_release_is_refused(rules: Path, name: str) -> Non
 
 
 def test_a_version_not_year_minor_patch_is_refused(rules: Path) -> None:
-    _set_version(rules / "cards" / "_common.yaml", "v1")
-    with pytest.raises(ValueError, match=r"cards/_common.yaml: version 'v1' is not YEAR.MINOR.PATCH"):
+    _set_version(rules / "card_common.yaml", "v1")
+    with pytest.raises(ValueError, match=r"card_common.yaml: version 'v1' is not YEAR.MINOR.PATCH"):
         load_knowledge(rules)
 
 
