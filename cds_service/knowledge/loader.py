@@ -1,4 +1,4 @@
-"""The clinical knowledge in `rules/`: value sets, profiles, rulesets and card texts, loaded and checked."""
+"""The clinical knowledge in `rules/`: value sets, profiles, findings, a folder per recommendation; loaded, checked."""
 
 from __future__ import annotations
 
@@ -263,9 +263,23 @@ class Rule(_Model):
 
 
 class RuleFile(_Model):
+    """rules/findings.yaml: the findings every hook group shares."""
+
     version: str
     rules: list[Rule]
-    hooks: list[str] = Field(default_factory=list)
+
+
+class RecommendationRules(_Model):
+    """rules/recommendations/<code>/rules.yaml: the rules that emit the folder's card, per hook group."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    version: str
+    patient_view: list[Rule] = Field(default_factory=list, alias="patient-view")
+    orders: list[Rule] = Field(default_factory=list)
+
+    def group(self, name: str) -> list[Rule]:
+        return list(self.patient_view if name == "patient-view" else self.orders)
 
 
 class MedicationProposal(_Model):
@@ -543,23 +557,36 @@ def _read(path: Path) -> Any:
         return yaml.safe_load(handle)
 
 
+RECOMMENDATION_FILES = ("card.yaml", "rules.yaml")
+"""Everything about one recommendation, in rules/recommendations/<code>/: its card texts and the rules that emit
+the card (per hook group)."""
+
+
 def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
     """Load and validate every knowledge file; raises ValueError naming each inconsistency."""
     root = rules_dir or default_rules_dir()
     manifest = _read(root / "manifest.yaml")
     versions: dict[str, str] = {}  # file under rules/ -> the version it carries
-    rulesets: dict[str, list[Rule]] = {}
-    for path in [root / "findings.yaml", *sorted((root / "rulesets").glob("*.yaml"))]:
-        rule_file = RuleFile.model_validate(_read(path))
-        rulesets[path.stem] = list(rule_file.rules)
-        versions[path.relative_to(root).as_posix()] = rule_file.version
+    findings = RuleFile.model_validate(_read(root / "findings.yaml"))
+    versions["findings.yaml"] = findings.version
+    rulesets: dict[str, list[Rule]] = {"findings": list(findings.rules), **{g: [] for g in HOOK_GROUPS}}
     cards = {}
-    for path in sorted((root / "recommendations").glob("*/card.yaml")):
-        definition = CardDefinition.model_validate(_read(path))
-        if definition.code != path.parent.name:
-            raise ValueError(f"{path}: code {definition.code!r} does not match the folder name")
-        cards[definition.code] = definition
-        versions[path.relative_to(root).as_posix()] = definition.version
+    for folder in sorted(p for p in (root / "recommendations").iterdir() if p.is_dir()):
+        code, where = folder.name, f"recommendations/{folder.name}"
+        for name in RECOMMENDATION_FILES:
+            if not (folder / name).is_file():
+                raise ValueError(f"{where}: no {name}")
+        definition = CardDefinition.model_validate(_read(folder / "card.yaml"))
+        if definition.code != code:
+            raise ValueError(f"{where}/card.yaml: code {definition.code!r} does not match the folder name")
+        cards[code] = definition
+        rules = RecommendationRules.model_validate(_read(folder / "rules.yaml"))
+        for group in HOOK_GROUPS:
+            for rule in rules.group(group):
+                if rule.then.get("card") != code:  # a folder holds everything about its own card, nothing else
+                    raise ValueError(f"{where}/rules.yaml: rule {rule.id} emits {rule.then}, not card {code!r}")
+            rulesets[group] += rules.group(group)
+        versions |= {f"{where}/card.yaml": definition.version, f"{where}/rules.yaml": rules.version}
     parts: dict[str, Any] = {  # the files read whole into one model each
         "labs": LabValueSets.model_validate(_read(root / "valuesets" / "labs.yaml")),
         "medications": MedicationValueSets.model_validate(_read(root / "valuesets" / "medications.yaml")),
@@ -570,10 +597,12 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
     }
     files = {"profiles": "profiles.yaml", "card_common": "card_common.yaml"}
     versions |= {files.get(k, f"valuesets/{k}.yaml"): v.version for k, v in parts.items()}
+    citations = dict(_read(root / "citations.yaml"))
+    versions["citations.yaml"] = str(citations.pop("version", "missing"))  # beside the citations, no source's id
     check_versions(str(manifest["version"]), versions)
     return Knowledge(
         version=manifest["version"],
-        citations={k: Citation.model_validate(v) for k, v in _read(root / "citations.yaml").items()},
+        citations={k: Citation.model_validate(v) for k, v in citations.items()},
         rulesets=rulesets,
         cards=cards,
         **parts,

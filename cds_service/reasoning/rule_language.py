@@ -1,4 +1,4 @@
-"""The rule condition language of `rules/rulesets/*.yaml`, parsed once into one neutral form.
+"""The rule condition language of `rules/` (findings.yaml, recommendations/*/rules.yaml), parsed once into one form.
 
 A condition item `{kind: {field: value-or-{op: operand}}}` becomes a `Pattern` (a fact kind and a tuple of
 `FieldTest`s with thresholds resolved for one profile). From that one form derive both the durable-rules terms

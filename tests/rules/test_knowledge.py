@@ -157,9 +157,9 @@ def test_a_card_variant_no_rule_shows_is_refused(rules_copy: Path) -> None:
 
 def test_a_rule_switched_by_an_unknown_profile_flag_is_refused(rules_copy: Path) -> None:
     """`enabled_if` naming no profile's switch would keep a rule off everywhere without a word."""
-    path = rules_copy / "rulesets" / "patient-view.yaml"
+    path = rules_copy / "recommendations" / "vitd-deficiency" / "rules.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["rules"][0]["enabled_if"] = "risk_group_testing"
+    data["patient-view"][0]["enabled_if"] = "risk_group_testing"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ValueError, match="enabled_if 'risk_group_testing' is no profile's switch"):
         load_knowledge(rules_copy)
@@ -211,3 +211,41 @@ def test_proposed_medication_orders_are_within_the_upper_limit(knowledge: Knowle
         ingredient = knowledge.medications.classes[match.med_class].ingredients.get(match.ingredient or "")
         dose = daily_dose(order.dosageInstruction or [], match.med_class, ingredient, None, knowledge)
         assert dose.per_day is not None and 0 < dose.per_day <= limit
+
+
+def test_a_card_in_a_folder_of_another_name_is_refused(rules_copy: Path) -> None:
+    """Issue 17: everything about a recommendation is in the folder named by its code."""
+    folder = rules_copy / "recommendations"
+    (folder / "mg-loss-ppi").rename(folder / "mg-loss-proton-pump")
+    with pytest.raises(
+        ValueError, match=r"recommendations/mg-loss-proton-pump/card\.yaml: code 'mg-loss-ppi' does not"
+    ):
+        load_knowledge(rules_copy)
+
+
+def test_a_rule_emitting_another_folders_card_is_refused(rules_copy: Path) -> None:
+    """Issue 17: a rule lives in the folder of the card it emits, so a newcomer finds it there."""
+    path = rules_copy / "recommendations" / "mg-loss-ppi" / "rules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["orders"][0]["then"]["card"] = "mg-loss-diuretic"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"mg-loss-ppi/rules\.yaml: rule mg-loss-ppi-order emits .*, not card 'mg-loss-ppi'"
+    ):
+        load_knowledge(rules_copy)
+
+
+def test_a_finding_in_a_recommendation_folder_is_refused(rules_copy: Path) -> None:
+    """Findings are shared (rules/findings.yaml); a recommendation's rules emit only its own card."""
+    path = rules_copy / "recommendations" / "mg-loss-ppi" / "rules.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["orders"][0]["then"] = {"finding": "ppi-ordered"}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="rule mg-loss-ppi-order emits"):
+        load_knowledge(rules_copy)
+
+
+def test_a_recommendation_folder_without_its_rules_is_refused(rules_copy: Path) -> None:
+    (rules_copy / "recommendations" / "retest-too-early" / "rules.yaml").unlink()
+    with pytest.raises(ValueError, match=r"recommendations/retest-too-early: no rules\.yaml"):
+        load_knowledge(rules_copy)

@@ -29,12 +29,20 @@ def test_the_shipped_files_carry_versions_no_newer_than_the_release() -> None:
     release = yaml.safe_load((default_rules_dir() / "manifest.yaml").read_text())["version"]
     knowledge = load_knowledge()
     assert knowledge.version == release
-    files = [p for p in default_rules_dir().rglob("*.yaml") if p.name not in ("manifest.yaml", "citations.yaml")]
+    files = [p for p in default_rules_dir().rglob("*.yaml") if p.name != "manifest.yaml"]
     assert files and all(VERSIONED.search(p.read_text()) for p in files), "a knowledge file without a version"
 
 
 @pytest.mark.parametrize(
-    "name", ["recommendations/mg-loss-ppi/card.yaml", "rulesets/orders.yaml", "valuesets/labs.yaml", "profiles.yaml"]
+    "name",
+    [
+        "recommendations/mg-loss-ppi/card.yaml",
+        "recommendations/mg-loss-ppi/rules.yaml",
+        "findings.yaml",
+        "valuesets/labs.yaml",
+        "profiles.yaml",
+        "citations.yaml",
+    ],
 )
 def test_a_file_newer_than_the_release_is_refused(rules: Path, name: str) -> None:
     _set_version(rules / name, "2999.1.0")
@@ -45,6 +53,13 @@ def test_a_file_newer_than_the_release_is_refused(rules: Path, name: str) -> Non
 def test_a_version_not_year_minor_patch_is_refused(rules: Path) -> None:
     _set_version(rules / "card_common.yaml", "v1")
     with pytest.raises(ValueError, match=r"card_common.yaml: version 'v1' is not YEAR.MINOR.PATCH"):
+        load_knowledge(rules)
+
+
+def test_citations_without_a_version_are_refused(rules: Path) -> None:
+    path = rules / "citations.yaml"
+    path.write_text(VERSIONED.sub("# ", path.read_text(), count=1))
+    with pytest.raises(ValueError, match=r"citations.yaml: version 'missing' is not YEAR.MINOR.PATCH"):
         load_knowledge(rules)
 
 
