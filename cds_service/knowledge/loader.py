@@ -557,9 +557,9 @@ def _read(path: Path) -> Any:
         return yaml.safe_load(handle)
 
 
-RECOMMENDATION_FILES = ("card.yaml", "rules.yaml")
-"""Everything about one recommendation, in rules/recommendations/<code>/: its card texts and the rules that emit
-the card (per hook group)."""
+RECOMMENDATION_FILES = ("card.yaml", "rules.yaml", "cases.yaml")
+"""Everything about one recommendation, in rules/recommendations/<code>/: its card texts, the rules that emit the
+card (per hook group), and its catalog cases (tests/rules/test_catalog.py runs them; here only their version)."""
 
 
 def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
@@ -586,7 +586,12 @@ def load_knowledge(rules_dir: Path | None = None) -> Knowledge:
                 if rule.then.get("card") != code:  # a folder holds everything about its own card, nothing else
                     raise ValueError(f"{where}/rules.yaml: rule {rule.id} emits {rule.then}, not card {code!r}")
             rulesets[group] += rules.group(group)
-        versions |= {f"{where}/card.yaml": definition.version, f"{where}/rules.yaml": rules.version}
+        cases = _read(folder / "cases.yaml")
+        versions |= {
+            f"{where}/card.yaml": definition.version,
+            f"{where}/rules.yaml": rules.version,
+            f"{where}/cases.yaml": str(cases.get("version", "missing")) if isinstance(cases, dict) else "missing",
+        }
     parts: dict[str, Any] = {  # the files read whole into one model each
         "labs": LabValueSets.model_validate(_read(root / "valuesets" / "labs.yaml")),
         "medications": MedicationValueSets.model_validate(_read(root / "valuesets" / "medications.yaml")),

@@ -13,8 +13,9 @@ import pytest
 from cds_service.knowledge.loader import Knowledge
 from cds_service.reasoning.engine import RuleEngine
 
-from .test_catalog import Fact, absent, cards, cond, flat, lab, med, order_lab, patient
-from .test_catalog import missing as missing_lab
+from ._sketch import Fact, absent, cond, flat, lab, med, order_lab, patient
+from ._sketch import missing as missing_lab
+from .test_catalog import cards
 
 ORD = "orders"
 PV = "patient-view"

@@ -249,3 +249,10 @@ def test_a_recommendation_folder_without_its_rules_is_refused(rules_copy: Path) 
     (rules_copy / "recommendations" / "retest-too-early" / "rules.yaml").unlink()
     with pytest.raises(ValueError, match=r"recommendations/retest-too-early: no rules\.yaml"):
         load_knowledge(rules_copy)
+
+
+def test_a_recommendation_folder_without_its_cases_is_refused(rules_copy: Path) -> None:
+    """Issue 17: a card without catalog cases would be a card nobody showed firing and quiet."""
+    (rules_copy / "recommendations" / "mg-high" / "cases.yaml").unlink()
+    with pytest.raises(ValueError, match=r"recommendations/mg-high: no cases\.yaml"):
+        load_knowledge(rules_copy)

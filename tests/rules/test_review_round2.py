@@ -12,7 +12,8 @@ import pytest
 from cds_service.knowledge.loader import Knowledge
 from cds_service.reasoning.engine import RuleEngine
 
-from .test_catalog import ORD, PV, Fact, cond, flat, lab, med, order, patient
+from ._sketch import Fact, cond, flat, lab, med, order, patient
+from .test_catalog import ORD, PV
 
 ADULT = patient(45)
 CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [

@@ -38,6 +38,7 @@ def test_the_shipped_files_carry_versions_no_newer_than_the_release() -> None:
     [
         "recommendations/mg-loss-ppi/card.yaml",
         "recommendations/mg-loss-ppi/rules.yaml",
+        "recommendations/mg-loss-ppi/cases.yaml",
         "findings.yaml",
         "valuesets/labs.yaml",
         "profiles.yaml",
