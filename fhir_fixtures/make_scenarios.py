@@ -1063,6 +1063,7 @@ def build() -> None:
     build_h18_kidney()
     build_h18_interactions()
     build_h18b_review()
+    build_review3()
 
 
 def build_h10_review() -> None:
@@ -2836,11 +2837,11 @@ def build_h18b_review() -> None:
     p = "sg-nl-h18b-16"
     scenario(
         "sg-nl-h18b-mgso4-iv-egfr-45-quiet",
-        "The same IV order with eGFR 45: no severe-renal card.",
+        "The same IV order with eGFR 45: no severe-renal warning; review R4's moderate variant as information.",
         "order-sign",
         [patient(p, "1960-01-01"), mg(p, 0.45), egfr(p, 45)],
-        {},
-        ["mg-parenteral-renal", "mg-dose-above-ul"],
+        {"mg-parenteral-renal": "info"},
+        ["mg-dose-above-ul"],
         pid=p,
         drafts=[iv(draft_med(p, mgso4, "MAGNESIUMSULFAAT INFUSIEVLOEISTOF 100MG/ML", (2, "g", "g")))],
         shaped_on=NL,
@@ -2926,6 +2927,57 @@ def build_h18b_review() -> None:
         pid=p,
         drafts=[course],
         shaped_on=NL,
+    )
+
+
+def build_review3() -> None:
+    """Third clinical review (R1-R4, R12): magnesium sulfate given IV on the medication list."""
+    NL = "Nictiz zib2020 (nl-core-Patient, LaboratoryTestResult, mp-MedicationUse2, PharmaceuticalProduct)"
+    intravenous = {"coding": [{"system": SCT, "code": "47625008", "display": "Intravenous route"}]}
+
+    def iv_use(pid: str) -> list[dict[str, Any]]:
+        given = nl_use(pid, "990301", "A12CC02", "MAGNESIUMSULFAAT INFUSIEVLOEISTOF 100MG/ML", start="2026-11-20")
+        given[1]["dosage"] = [{"route": intravenous}]
+        return given
+
+    p = "sg-nl-r3-01"
+    scenario(
+        "sg-nl-r3-mgso4-iv-preeclampsia-mg-high",
+        "Magnesium sulfate IV in use (severe pre-eclampsia) and magnesium 2.4 mmol/L above the lab's range: "
+        "information to dose by level and response (review R1: before, a warning to stop it).",
+        "patient-view",
+        [patient(p, "1996-05-05"), mg(p, 2.4), egfr(p, 95), *iv_use(p)],
+        {"mg-high": "info"},
+        ["mg-deficiency", "renal-caution-mg"],
+        pid=p,
+        shaped_on=NL,
+    )
+    mgso4 = [{"system": ATC, "code": "A12CC02", "display": "MAGNESIUMSULFAAT INFUSIEVLOEISTOF 100MG/ML"}]
+    order = draft_med("sg-nl-r3-03", mgso4, "MAGNESIUMSULFAAT INFUSIEVLOEISTOF 100MG/ML", (2, "g", "g"))
+    order["dosageInstruction"] = [{**d, "route": intravenous} for d in order["dosageInstruction"]]
+    scenario(
+        "sg-nl-r3-mgso4-iv-egfr-75-quiet",
+        "Magnesium sulfate 2 g IV ordered with eGFR 75 and magnesium 0.55 mmol/L: no kidney card.",
+        "order-sign",
+        [patient("sg-nl-r3-03", "1970-01-01"), mg("sg-nl-r3-03", 0.55), egfr("sg-nl-r3-03", 75)],
+        {},
+        ["mg-parenteral-renal", "mg-dose-above-ul", "mg-high"],
+        pid="sg-nl-r3-03",
+        drafts=[order],
+        shaped_on=NL,
+    )
+    p = "sg-nl-r3-02"
+    scenario(
+        "sg-nl-r3-mgso4-iv-egfr-45-en",
+        "Magnesium sulfate IV in use with eGFR 45, an English card: the product named in English "
+        "(review R2/R12: before, '? with eGFR 30-59' and 'magnesiumsulfaat').",
+        "patient-view",
+        [patient(p, "1950-05-05"), mg(p, 0.85), egfr(p, 45), *iv_use(p)],
+        {"renal-caution-mg": "info"},
+        ["mg-high"],
+        pid=p,
+        shaped_on=NL,
+        locale="en",
     )
 
 

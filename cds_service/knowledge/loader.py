@@ -180,6 +180,8 @@ class UpperLimitBand(_Model):
     below_months: float
     ug_per_day: float | None = None
     mg_per_day: float | None = None
+    source_note: dict[str, str] | None = None
+    """Words after the age band when the band's limit comes from another source than the table's (review R9)."""
 
 
 class UpperLimits(_Model):
@@ -218,9 +220,12 @@ class Profiles(_Model):
     common: dict[str, Any]
 
 
-CitationKind = Literal["guideline", "label", "regulator", "review", "local-policy", "background", "terminology"]
+CitationKind = Literal[
+    "guideline", "label", "regulator", "review", "local-policy", "study", "background", "terminology"
+]
 CARD_KINDS = ("guideline", "label", "regulator", "review", "local-policy")
-"""The kinds of source a card may show; `background` (the seed texts) and `terminology` never appear on a card."""
+"""The kinds of source a card may show; a single `study` (a trial, a cohort: review R6), `background` (the seed
+texts) and `terminology` never appear on a card: they may stand behind a rule, not in front of a clinician."""
 PROFILE_CITES = ("profile:vitd25", "profile:vitd-ul", "profile:mg-ul")
 """Card `cite` entries that stand for the active profile's sources (resolved per profile)."""
 
@@ -237,7 +242,9 @@ class Citation(_Model):
 
     @model_validator(mode="after")
     def _primary_sources_have_urls(self) -> Citation:
-        if self.kind in ("guideline", "label", "regulator", "review") and not (self.url or "").startswith("https://"):
+        if self.kind in ("guideline", "label", "regulator", "review", "study") and not (self.url or "").startswith(
+            "https://"
+        ):
             raise ValueError(f"a {self.kind} citation needs an https url")
         return self
 

@@ -23,6 +23,7 @@ from cds_service.knowledge.loader import (
     VITD25_CUTOFFS,
     CardDefinition,
     Knowledge,
+    MedicationClass,
     MedicationProposal,
     Profile,
     SuggestionTemplate,
@@ -118,7 +119,7 @@ def _render(
     if variant.advice[loc].startswith("{"):
         advice = advice[:1].upper() + advice[1:]
     lines = [advice, "", f"**{common.headings['why'][loc]}**"]
-    lines += [f"- {_describe(e, knowledge, loc)}" for e in why]
+    lines += [f"- {line}" for line in dict.fromkeys(_describe(e, knowledge, loc) for e in why)]  # once each (R16)
     chosen = str(intent.fields["variant"])
     cited = [knowledge.citations[c] for c in knowledge.card_citations(definition, ctx.profile, chosen)]
     lines += ["", f"**{common.headings['sources'][loc]}**"]
@@ -315,12 +316,14 @@ def _template_values(
     for evidence in why:
         if evidence.kind == "order" and evidence.value is not None:
             unit = "µg" if evidence.unit == "ug" else evidence.unit
-            limit, values["limit"] = _dose_limit(evidence, why, profile, loc)
+            limit, values["limit"] = _dose_limit(evidence, why, profile, loc, knowledge)
             values["dose"] = f"{_dose_number(evidence.value, loc, limit)} {unit}"
+            if evidence.unit == "ug":  # vitamin D also in the units prescribers write (review R10)
+                values["dose"] += _iu(evidence.value, knowledge, loc)
             values["course"] = _course_words(evidence, knowledge, loc)
         if evidence.kind == "vitd-total" and evidence.value is not None:
-            limit, limit_text = _band_limit(why, profile.vitd_ul, "µg", loc)
-            values["total"] = f"{_dose_number(evidence.value, loc, limit)} µg"
+            limit, limit_text = _band_limit(why, profile.vitd_ul, "µg", loc, knowledge)
+            values["total"] = f"{_dose_number(evidence.value, loc, limit)} µg{_iu(evidence.value, knowledge, loc)}"
             values["products"] = str(len(evidence.derived_from))
             values.setdefault("limit", limit_text)
     values.setdefault("course", "?")
@@ -493,9 +496,10 @@ def _product_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     med_class = knowledge.medications.classes.get(e.med_class or "")
     if med_class is None:
         return e.name or "?"
-    ingredient = med_class.ingredients.get(e.ingredient or "")
-    if ingredient is not None and e.ingredient:
-        return _localised(e.ingredient, ingredient.names, loc)
+    for named_by in (med_class, *_reclassed_from(e, knowledge)):
+        ingredient = named_by.ingredients.get(e.ingredient or "")
+        if ingredient is not None and e.ingredient:
+            return _localised(e.ingredient, ingredient.names, loc)
     found = []
     for class_name, key in ingredient_names_in(e.name or "", knowledge):
         found.append(_localised(key, knowledge.medications.classes[class_name].ingredients[key].names, loc))
@@ -518,21 +522,37 @@ def _mg_products(why: list[Evidence], knowledge: Knowledge, loc: str) -> str:
     out = []
     for e in why:
         med_class = knowledge.medications.classes.get(e.med_class or "")
-        if e.kind not in ("med", "order") or med_class is None or not med_class.contains_magnesium:
+        if e.kind not in ("med", "order") or med_class is None:
             continue
+        if not (med_class.contains_magnesium or any(c.contains_magnesium for c in _reclassed_from(e, knowledge))):
+            continue  # magnesium given IV/IM is re-classed from a magnesium-containing class (review R2)
         name = _product_name(e, knowledge, loc)
         out.append(name if name == med_class.label[loc] else f"{med_class.label[loc]} ({name})")
     return ", ".join(dict.fromkeys(out))
 
 
-def _dose_limit(order: Evidence, why: list[Evidence], profile: Profile, loc: str) -> tuple[float | None, str]:
-    """The upper level that applies at the patient's age, with the age band: "100 µg (vanaf 11 jaar)"."""
+def _dose_limit(
+    order: Evidence, why: list[Evidence], profile: Profile, loc: str, knowledge: Knowledge
+) -> tuple[float | None, str]:
+    """The upper level that applies at the patient's age, with the age band: "100 µg (4.000 IE) (vanaf 11 jaar)"."""
     if order.med_class == "mg-supplement":
-        return _band_limit(why, profile.mg_ul, "mg", loc)
-    return _band_limit(why, profile.vitd_ul, "µg", loc)
+        return _band_limit(why, profile.mg_ul, "mg", loc, knowledge)
+    return _band_limit(why, profile.vitd_ul, "µg", loc, knowledge)
 
 
-def _band_limit(why: list[Evidence], limits: UpperLimits, unit: str, loc: str) -> tuple[float | None, str]:
+def _iu(ug: float, knowledge: Knowledge, loc: str, *, joined: bool = False) -> str:
+    """Micrograms of vitamin D in international units as well (review R10; 1 µg = 40 IU).
+
+    " (4.000 IE)" after a dose; " = 4.000 IE" where brackets follow anyway (a limit and its age band).
+    """
+    iu = ug * float(knowledge.profiles.common["iu_per_ug"]["value"])
+    text = f"{_dose_number(iu, loc)} {'IE' if loc == 'nl' else 'IU'}"
+    return f" = {text}" if joined else f" ({text})"
+
+
+def _band_limit(
+    why: list[Evidence], limits: UpperLimits, unit: str, loc: str, knowledge: Knowledge
+) -> tuple[float | None, str]:
     """The band's limit and its words.
 
     Neighbouring bands with the same limit are one band as the source states it: the tables split a band where a
@@ -555,7 +575,9 @@ def _band_limit(why: list[Evidence], limits: UpperLimits, unit: str, loc: str) -
     for other in limits.bands:
         if other.from_months == end and limit(other) == value:
             end = other.below_months
-    return value, f"{_number(value, loc)} {unit} ({age_band_words(start, end, loc)})"
+    note = f"; {band.source_note[loc]}" if band.source_note else ""
+    in_iu = _iu(value, knowledge, loc, joined=True) if unit == "µg" else ""
+    return value, f"{_number(value, loc)} {unit}{in_iu} ({age_band_words(start, end, loc)}{note})"
 
 
 def _course_words(order: Evidence, knowledge: Knowledge, loc: str) -> str:
@@ -728,10 +750,20 @@ def _ingredient_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     med_class = knowledge.medications.classes.get(e.med_class or "")
     if med_class is None:
         return name
-    for key, ingredient in med_class.ingredients.items():
-        if name.lower() in (n.lower() for n in ingredient.names) or name.lower() == key.replace("-", " "):
-            return ingredient.names[0] if loc == "nl" else key.replace("-", " ")
+    for named_by in (med_class, *_reclassed_from(e, knowledge)):
+        for key, ingredient in named_by.ingredients.items():
+            if name.lower() in (n.lower() for n in ingredient.names) or name.lower() == key.replace("-", " "):
+                return ingredient.names[0] if loc == "nl" else key.replace("-", " ")
     return name
+
+
+def _reclassed_from(e: Evidence, knowledge: Knowledge) -> list[MedicationClass]:
+    """The classes whose products given by another route count as `e`'s class (`parenteral_as`).
+
+    Their ingredients name the product: "magnesium sulfate" given IV is mg-parenteral, named by mg-supplement's
+    ingredients (review R12).
+    """
+    return [c for c in knowledge.medications.classes.values() if c.parenteral_as and c.parenteral_as == e.med_class]
 
 
 def _lab_order(

@@ -100,11 +100,11 @@ def test_the_tables_above_cover_every_band_of_every_profile(knowledge: Knowledge
 @pytest.mark.parametrize(
     ("profile", "locale", "months", "text"),
     [
-        ("nl-be", "nl", 240, "100 µg (vanaf 11 jaar)"),
-        ("nl-be", "nl", 60, "50 µg (1-10 jaar)"),  # EFSA 1-10 years, split at 4 years in the table (T10)
-        ("nl-be", "nl", 7, "35 µg (6-11 maanden)"),
-        ("us-nam-2011", "en", 60, "75 µg (4-8 years)"),
-        ("us-nam-2011", "en", 3, "25 µg (under 6 months)"),
+        ("nl-be", "nl", 240, "100 µg = 4.000 IE (vanaf 11 jaar)"),
+        ("nl-be", "nl", 60, "50 µg = 2.000 IE (1-10 jaar)"),  # EFSA 1-10 years, split at 4 years in the table (T10)
+        ("nl-be", "nl", 7, "35 µg = 1.400 IE (6-11 maanden)"),
+        ("us-nam-2011", "en", 60, "75 µg = 3,000 IU (4-8 years)"),
+        ("us-nam-2011", "en", 3, "25 µg = 1,000 IU (under 6 months)"),
     ],
 )
 def test_the_card_names_the_numeric_limit_and_its_age_band(

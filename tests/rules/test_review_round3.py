@@ -1,0 +1,105 @@
+"""Third clinical review (R1-R19, on issues 18 and 11): parenteral magnesium, a thiazide with high calcium.
+
+Each case: the facts, the card code, and the variants expected (empty set = quiet), at each boundary. Facts are
+the normalised facts of cds_service.reasoning.facts, built with the catalog's helpers; scenarios under
+fhir_fixtures/ show the same end to end.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.knowledge.loader import Knowledge
+from cds_service.reasoning.engine import RuleEngine
+
+from ._sketch import Fact, flat, lab, med, order, patient
+from .test_catalog import ORD, PV
+
+ADULT = patient(30)
+HIGH_MG = lab("mg", 2.4, "high")
+LOW_MG = lab("mg", 0.55, "low")
+CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
+    # R1: magnesium sulfate IV with a high magnesium (pre-eclampsia aims high): advice, no "stop", no cancel
+    ("iv-order-mg-high", ORD, flat(order("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90)), "mg-high", {"parenteral"}),
+    ("oral-order-mg-high", ORD, flat(order("mg-supplement", 250), HIGH_MG, ADULT), "mg-high", {"order"}),
+    ("iv-order-mg-normal", ORD, flat(order("mg-parenteral"), lab("mg", 0.9, "normal"), ADULT), "mg-high", set()),
+    ("pv-iv-mg-high", PV, flat(med("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90)), "mg-high", {"parenteral"}),
+    ("pv-oral-mg-high", PV, flat(med("mg-supplement"), HIGH_MG, ADULT, lab("egfr", 90)), "mg-high", {"on-magnesium"}),
+    (
+        "pv-oral-and-iv-mg-high",
+        PV,
+        flat(med("mg-supplement"), med("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90)),
+        "mg-high",
+        {"on-magnesium"},
+    ),
+    # R3: still low after IV magnesium: not the "no second product, adherence" text of an oral supplement
+    ("pv-low-after-iv", PV, flat(med("mg-parenteral"), LOW_MG, ADULT), "mg-deficiency", {"after-parenteral"}),
+    ("pv-low-on-oral", PV, flat(med("mg-laxative"), LOW_MG, ADULT), "mg-deficiency", {"on-supplement"}),
+    (
+        "pv-low-oral-and-iv",
+        PV,
+        flat(med("mg-supplement"), med("mg-parenteral"), LOW_MG, ADULT),
+        "mg-deficiency",
+        {"on-supplement"},
+    ),
+    ("pv-low-no-mg", PV, flat(LOW_MG, ADULT), "mg-deficiency", {"default"}),
+    # R4: IV magnesium and kidney function at each eGFR boundary, and with none on record
+    ("iv-egfr-29.9", ORD, flat(order("mg-parenteral"), lab("egfr", 29.9)), "mg-parenteral-renal", {"order-severe"}),
+    ("iv-egfr-30", ORD, flat(order("mg-parenteral"), lab("egfr", 30)), "mg-parenteral-renal", {"order-moderate"}),
+    ("iv-egfr-59.9", ORD, flat(order("mg-parenteral"), lab("egfr", 59.9)), "mg-parenteral-renal", {"order-moderate"}),
+    ("iv-egfr-60", ORD, flat(order("mg-parenteral"), lab("egfr", 60)), "mg-parenteral-renal", set()),
+    (
+        "iv-no-egfr",
+        ORD,
+        flat(order("mg-parenteral"), {"kind": "lab-missing", "analyte": "egfr"}),
+        "mg-parenteral-renal",
+        {"order-unmeasured"},
+    ),
+    # R5: a thiazide ordered while calcium is high, with no calcium product or active vitamin D
+    (
+        "thiazide-ca-high",
+        ORD,
+        flat(order("thiazide-diuretic"), lab("ca", 2.7, "high")),
+        "thiazide-hypercalcaemia",
+        {"order-calcium-high"},
+    ),
+    (
+        "thiazide-ca-normal",
+        ORD,
+        flat(order("thiazide-diuretic"), lab("ca", 2.5, "normal")),
+        "thiazide-hypercalcaemia",
+        set(),
+    ),
+    (
+        "thiazide-ca-high-with-calcium",
+        ORD,
+        flat(order("thiazide-diuretic"), med("calcium-supplement"), lab("ca", 2.7, "high")),
+        "thiazide-hypercalcaemia",
+        {"high"},
+    ),
+    ("loop-ca-high", ORD, flat(order("loop-diuretic"), lab("ca", 2.7, "high")), "thiazide-hypercalcaemia", set()),
+]
+
+
+@pytest.fixture(scope="module")
+def engine(knowledge: Knowledge) -> RuleEngine:
+    return RuleEngine(knowledge, ["nl-be"])
+
+
+@pytest.mark.parametrize(("case", "group", "facts", "code", "variants"), CASES, ids=[c[0] for c in CASES])
+def test_variant_at_boundary(
+    engine: RuleEngine, case: str, group: str, facts: list[Fact], code: str, variants: set[str]
+) -> None:
+    shown = {
+        str(d.fields["variant"])
+        for d in engine.evaluate(group, "nl-be", facts)
+        if d.kind == "card" and d.fields["code"] == code
+    }
+    assert shown == variants
+
+
+def test_parenteral_magnesium_gets_no_cancel_and_no_stop(knowledge: Knowledge) -> None:
+    """R1: the card for IV magnesium with a high level offers no one-click cancel and does not say "stop"."""
+    variant = knowledge.cards["mg-high"].variants["parenteral"]
+    assert not [s for s in variant.suggestions if s.kind == "delete-order"]
+    assert "stop" not in variant.summary["nl"].lower() and "stop" not in variant.summary["en"].lower()
