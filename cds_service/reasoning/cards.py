@@ -360,7 +360,7 @@ def _profile_values(knowledge: Knowledge, profile_name: str, loc: str) -> dict[s
         "limit_" + k.rsplit("_", 1)[0]: f"{_number(getattr(cutoffs, k), loc)} {cutoffs.unit}" for k in VITD25_CUTOFFS
     }
     adult_vitd, adult_mg = profile.vitd_ul.bands[-1].ug_per_day, profile.mg_ul.bands[-1].mg_per_day
-    values["vitd_ul_adult"] = f"{_number(adult_vitd or 0, loc)} {'microgram' if loc == 'nl' else 'micrograms'}"
+    values["vitd_ul_adult"] = f"{_number(adult_vitd or 0, loc)} µg{_iu(adult_vitd or 0, knowledge, loc)}"  # R17
     values["mg_ul_adult"] = f"{_number(adult_mg or 0, loc)} mg"
     return values
 
