@@ -11,6 +11,7 @@ so the profile is of the busy record of the first patient and is read beside the
 
 .venv/bin/python bench/profile.py                 # the busy request, µs per step
 .venv/bin/python bench/profile.py typical         # the typical (200) request
+.venv/bin/python bench/profile.py rotated         # the busy request cold: 20 patients rotated, and the whole call
 .venv/bin/python -m cProfile -s tottime bench/profile.py | head -40
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from bench import scenarios
 from cds_service.api.limits import check_shape, load_json
@@ -127,6 +133,109 @@ def profile(body: dict[str, Any], service_id: str, repeat: int = 100) -> dict[st
     }
 
 
+def rotated_profile(bodies: list[dict[str, Any]], service_id: str, rounds: int = 3) -> dict[str, Any]:
+    """µs per step as a cold call pays it: each round walks every patient's record once, step by step.
+
+    `profile` repeats each step on one input, so caches (the processor's and Python's) are warm; a real call runs
+    each step once on a record the process has not seen (issue 14: the HTTP figures were ~2x the warm sum). The
+    median per step over every call, and the whole call through the app (`create_app` over httpx's ASGI transport:
+    framework, middleware, thread hops, audit queue and writer, response) for the same rotation.
+    """
+    from cds_service.api.app import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), auth="disabled", validation_cache_entries=0, log_level="ERROR")
+        evaluator = Evaluator(settings, load_knowledge())
+        knowledge, service = evaluator.knowledge, evaluator.services[service_id]
+        now = scenarios.now()
+        raws = [json.dumps(body).encode() for body in bodies]
+        steps: dict[str, list[float]] = {}
+
+        def timed(name: str, step: Callable[..., Any], *args: Any) -> Any:
+            started = time.thread_time()
+            result = step(*args)
+            steps.setdefault(name, []).append((time.thread_time() - started) * 1e6)
+            return result
+
+        for _ in range(rounds):
+            for raw in raws:
+                parsed, _ = timed("JSON parse", load_json, raw, settings)
+                timed("input limits", check_shape, parsed, settings)
+                request = timed("request model", parse_request, parsed, service)
+                prefetched = asyncio.run(resolve_prefetch(request, service.prefetch, None))
+                selection = _selection(knowledge, settings, now)
+                record = timed(
+                    "selection + validation", parsing.parse_record, prefetched, request.context, knowledge, selection
+                )
+                selections = request.context.get("selections")
+                ctx = EvaluationContext(
+                    request.hook,
+                    settings.profile,
+                    now,
+                    settings.lookback_status_months,
+                    settings.lookback_chemistry_months,
+                    tuple(selections) if isinstance(selections, list) else None,
+                )
+                facts = timed("facts", build_facts, record, knowledge, ctx)
+                group = hook_group(request.hook)
+                engine = evaluator.engine
+                derived = timed("rules (durable-rules)", engine.evaluate, group, settings.profile, facts.facts)
+                render = RenderContext(settings.locale, settings.profile, str(request.context["patientId"]))
+                cards = timed("cards", render_cards, derived, facts, knowledge, render, {})
+                timed("response bytes", wire_json, CDSResponse(cards=cards))
+        app = create_app(settings.model_copy(update={"data_dir": Path(tmp) / "app"}), knowledge=evaluator.knowledge)
+        whole = asyncio.run(_whole_calls(app, service_id, raws, rounds))
+    medians = {k: round(statistics.median(v)) for k, v in steps.items()}
+    return {
+        "steps_us": medians,
+        "total_us": sum(medians.values()),
+        "whole_call_us": whole["service"],
+        "floor_call_us": whole["floor"],
+    }
+
+
+async def _whole_calls(app: Any, service_id: str, raws: list[bytes], rounds: int) -> dict[str, int]:
+    """Median process CPU µs per call through the app (every thread: the audit writer's batches included), and
+    per call of the bench's floor route on the same app (the framework, the client and a JSON read)."""
+    @app.post("/bench/floor")
+    async def floor(request: Request) -> JSONResponse:
+        json.loads(await request.body())
+        return JSONResponse({"cards": []})
+
+    spent: dict[str, list[float]] = {"service": [], "floor": []}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for turn in range(rounds + 1):
+                for raw in raws:
+                    for name, path in (("service", f"/cds-services/{service_id}"), ("floor", "/bench/floor")):
+                        started = time.process_time()
+                        response = await client.post(path, content=raw, headers={"content-type": "application/json"})
+                        assert response.status_code == 200, response.text[:200]
+                        if turn:  # the first round warms the app up
+                            spent[name].append((time.process_time() - started) * 1e6)
+    return {name: round(statistics.median(values)) for name, values in spent.items()}
+
+
+def busy_rotation(rounds: int = 3) -> dict[str, Any]:
+    """The rotated profile of the bench's busy patient-view: its 20 patients."""
+    now = scenarios.now()
+    bodies = [
+        scenarios.request("patient-view", scenarios.busy_record(now, seed, patient_id))
+        for seed, patient_id in enumerate(scenarios.patient_ids("busy"), start=7)
+    ]
+    return rotated_profile(bodies, "vitd-mg-patient-view", rounds)
+
+
+def show_rotation(result: dict[str, Any], title: str) -> str:
+    lines = [f"{title}: median µs per step, each call cold (20 patients rotated)"]
+    lines += [f"  {step:<24} {us:>8,}" for step, us in result["steps_us"].items()]
+    lines.append(f"  {'sum of the steps':<24} {result['total_us']:>8,}")
+    lines.append(f"  {'whole call through app':<24} {result['whole_call_us']:>8,}")
+    lines.append(f"  {'floor call, same app':<24} {result['floor_call_us']:>8,}")
+    return "\n".join(lines)
+
+
 def busy_profile(repeat: int = 100) -> dict[str, Any]:
     body = scenarios.request("patient-view", scenarios.busy_record(scenarios.now(), 7, "busy-1"))
     return profile(body, "vitd-mg-patient-view", repeat)
@@ -144,6 +253,8 @@ def main() -> None:
     if which == "typical":
         body = scenarios.request("patient-view", scenarios.record(200, scenarios.now()))
         print(show(profile(body, "vitd-mg-patient-view"), "typical patient-view"))
+    elif which == "rotated":
+        print(show_rotation(busy_rotation(), "busy patient-view"))
     else:
         print(show(busy_profile(), "busy patient-view"))
 

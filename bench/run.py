@@ -234,6 +234,21 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         lines += [f"| {step} | {us:,} |" for step, us in p["steps_us"].items()]
         lines.append(f"| **total** | **{p['total_us']:,}** |")
+    if results.get("rotated"):
+        r = results["rotated"]
+        lines += [
+            "",
+            "The same request cold (median per step over 20 patients rotated, each step run once per call), the",
+            "whole call through the app (framework, middleware, thread hops, suppression, audit queue and writer,",
+            "response) and the floor route's call on the same app, in-process CPU µs:",
+            "",
+            "| step | µs |",
+            "|---|--:|",
+        ]
+        lines += [f"| {step} | {us:,} |" for step, us in r["steps_us"].items()]
+        lines.append(f"| **sum of the steps** | **{r['total_us']:,}** |")
+        lines.append(f"| whole call through the app | {r['whole_call_us']:,} |")
+        lines.append(f"| floor call, same app | {r['floor_call_us']:,} |")
     return "\n".join(lines)
 
 
@@ -433,6 +448,8 @@ def main() -> None:
         )
     busy = profile.busy_profile()
     console.print(profile.show(busy, "busy patient-view, in-process"), highlight=False)
+    rotated = profile.busy_rotation()
+    console.print(profile.show_rotation(rotated, "busy patient-view, in-process"), highlight=False)
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     console.print(f"load average before {load_before}, after {load_after}", highlight=False)
     if args.json:
@@ -444,6 +461,7 @@ def main() -> None:
             "rows": rows,
             "targets": checks,
             "profile": busy,
+            "rotated": rotated,
         }
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
