@@ -8,6 +8,8 @@ the request model, selection and validation (split: the validation of the resour
 timed on its own, selection is the rest of parsing), facts, rules, cards, audit and the response bytes.
 Each step is repeated on the same input; a step that caches across calls would show its warm cost here,
 so the profile is of the busy record of the first patient and is read beside the rotating HTTP figures.
+`rotated` times the same steps cold (each once per call over the bench's 20 busy patients) beside the whole call
+through the app: what a real call costs, and how much of it lies outside the pipeline's steps.
 
 .venv/bin/python bench/profile.py                 # the busy request, µs per step
 .venv/bin/python bench/profile.py typical         # the typical (200) request
@@ -197,6 +199,7 @@ def rotated_profile(bodies: list[dict[str, Any]], service_id: str, rounds: int =
 async def _whole_calls(app: Any, service_id: str, raws: list[bytes], rounds: int) -> dict[str, int]:
     """Median process CPU µs per call through the app (every thread: the audit writer's batches included), and
     per call of the bench's floor route on the same app (the framework, the client and a JSON read)."""
+
     @app.post("/bench/floor")
     async def floor(request: Request) -> JSONResponse:
         json.loads(await request.body())
