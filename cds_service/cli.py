@@ -16,11 +16,11 @@ from rich.table import Table
 
 from cds_service.api.config_check import ConfigProblems, check_configuration, load_settings, unknown_variables
 from cds_service.cdshooks.services import HOOK_CONTEXT, prefetch_templates
-from cds_service.knowledge.loader import load_knowledge
+from cds_service.knowledge.loader import load_knowledge, shipped_profiles
 from cds_service.offline.bundle_import import BundleError
 from cds_service.offline.bundle_import import bundle_to_request as bundle_to_request_body
 from cds_service.offline.evaluation import Evaluation, Evaluator, InputError, find_requests, read_json
-from cds_service.settings import PROFILES, Settings
+from cds_service.settings import Settings
 from cds_service.store.database import open_store
 
 cli = typer.Typer(
@@ -89,19 +89,23 @@ def evaluate(
     check: Annotated[
         bool, typer.Option("--check", help="Compare with expected.yaml beside each request; exit 1 on a mismatch.")
     ] = False,
-    profile: Annotated[str | None, typer.Option(help=f"Guideline profile: {', '.join(PROFILES)}.")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help=f"Guideline profile: {', '.join(shipped_profiles())} (rules/profiles.yaml).")
+    ] = None,
     locale: Annotated[str | None, typer.Option(help="Card language: nl or en.")] = None,
 ) -> None:
     """Run CDS Hooks request files through the service's pipeline, in-process, and show the cards."""
-    if profile is not None and profile not in PROFILES:
-        raise _fail(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    knowledge = load_knowledge()
+    unknown_profile = knowledge.profile_problem(profile) if profile is not None else None
+    if unknown_profile:
+        raise _fail(unknown_profile)
     if locale is not None and locale not in ("nl", "en"):
         raise _fail(f"unknown locale {locale!r}; choose nl or en")
     try:
         files, skipped = find_requests(paths)
         if not files:
             raise InputError(f"no CDS Hooks request files in {', '.join(map(str, paths))}")
-        evaluator = Evaluator(Settings(), load_knowledge())
+        evaluator = Evaluator(Settings(), knowledge)
         results = asyncio.run(_evaluate_all(evaluator, files, profile, locale))
     except InputError as error:
         raise _fail(str(error)) from None
@@ -235,9 +239,6 @@ def review_report(
     from cds_service.offline.review_report import PdfUnavailable, render_report, run_scenarios, write_pdf
 
     locales = locale or ["nl", "en"]
-    for name in profile or []:
-        if name not in PROFILES:
-            raise _fail(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     if any(name not in ("nl", "en") for name in locales):
         raise _fail(f"unknown locale in {locales}; choose nl and/or en")
     settings = Settings()
@@ -246,6 +247,10 @@ def review_report(
         if not files:
             raise InputError(f"no CDS Hooks request files in {', '.join(map(str, paths))}")
         evaluator = Evaluator(settings, load_knowledge(settings.rules_dir))
+        for name in profile or []:
+            unknown_profile = evaluator.knowledge.profile_problem(name)
+            if unknown_profile:
+                raise InputError(unknown_profile)
         runs = asyncio.run(run_scenarios(evaluator, files, profile, locales))
     except InputError as error:
         raise _fail(str(error)) from None

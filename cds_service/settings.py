@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key"
-Profile = Literal["nl-be", "dach", "us-nam-2011", "us-endocrine-2011"]
-PROFILES: tuple[str, ...] = get_args(Profile)
 Locale = Literal["nl", "en"]
 
 
@@ -21,8 +19,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VITDMG_", extra="ignore", frozen=True, use_attribute_docstrings=True)
 
-    profile: Profile = "nl-be"
-    """Guideline profile: `nl-be`, `dach`, `us-nam-2011` (US default), `us-endocrine-2011` (superseded)."""
+    profile: str = "nl-be"
+    """Guideline profile in `profiles.yaml`: `nl-be`, `dach`, `us-nam-2011` (US), `us-endocrine-2011` (superseded)."""
     locale: Locale = "nl"
     """Card language when the request sends no usable `Accept-Language`."""
     rules_dir: Path | None = None

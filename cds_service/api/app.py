@@ -30,7 +30,7 @@ from cds_service.fhir.prefetch import fhir_access, fhir_http_client
 from cds_service.fhir.validated_cache import ValidatedCache
 from cds_service.knowledge.loader import Knowledge, load_knowledge
 from cds_service.reasoning.engine import RuleEngine
-from cds_service.settings import PROFILES, Settings
+from cds_service.settings import Settings
 from cds_service.store.audit_writer import AuditWriter
 from cds_service.store.database import open_store
 
@@ -58,9 +58,12 @@ def create_app(
     if refusals:
         raise ValueError("; ".join(refusals))
     issuers = _trusted_issuers(settings)
-    store = open_store(settings, migrate=settings.migrate_on_start)
     knowledge = knowledge or load_knowledge(settings.rules_dir)
-    engine = RuleEngine(knowledge, PROFILES)
+    unknown_profile = knowledge.profile_problem(settings.profile)
+    if unknown_profile:  # a profile id is the knowledge's, not the code's (issue 17)
+        raise ValueError(f"VITDMG_PROFILE: {unknown_profile}")
+    store = open_store(settings, migrate=settings.migrate_on_start)
+    engine = RuleEngine(knowledge, knowledge.profiles.profiles)
     services = build_services(knowledge)
     validated = ValidatedCache(settings.validation_cache_entries) if settings.validation_cache_entries else None
     drain = Drain(settings.drain_seconds)

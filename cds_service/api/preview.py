@@ -26,7 +26,7 @@ from cds_service.offline.bundle_import import BundleError, bundle_to_request
 from cds_service.offline.card_view import WORDS, ResponseView, response_view, style_hash, stylesheet, templates
 from cds_service.offline.evaluation import Evaluator, InputError, find_requests, read_expectations, read_json
 from cds_service.reasoning.engine import RuleEngine
-from cds_service.settings import PROFILES, Settings
+from cds_service.settings import Settings
 
 PREVIEW_PATH = "/preview"
 LOCALES = ("nl", "en")
@@ -79,15 +79,16 @@ class Choice:
     now: str
 
     @classmethod
-    def from_form(cls, form: dict[str, str], scenarios: dict[str, Scenario]) -> Choice:
+    def from_form(cls, form: dict[str, str], scenarios: dict[str, Scenario], knowledge: Knowledge) -> Choice:
         choice = cls(**{name: form.get(name, "").strip() for name in cls.__dataclass_fields__})
         problems = []
         if choice.scenario and choice.scenario not in scenarios:
             problems.append(f"unknown scenario {choice.scenario!r}")
         for name in ("profile", "compare_profile"):
             value = getattr(choice, name)
-            if value and value not in PROFILES:
-                problems.append(f"{name}: unknown profile {value!r}; choose one of {', '.join(PROFILES)}")
+            unknown_profile = knowledge.profile_problem(value) if value else None
+            if unknown_profile:
+                problems.append(f"{name}: {unknown_profile}")
         for name in ("locale", "compare_locale"):
             value = getattr(choice, name)
             if value and value not in LOCALES:
@@ -137,7 +138,7 @@ class Preview:
         views: list[ResponseView] = []
         notes: list[str] = []
         try:
-            choice = Choice.from_form(form, self.scenarios)
+            choice = Choice.from_form(form, self.scenarios, self.knowledge)
             pasted = None
             if choice.text and not choice.scenario:
                 pasted, notes = self._pasted(choice)
@@ -152,7 +153,9 @@ class Preview:
                 css=stylesheet(),
                 knowledge_version=self.knowledge.version,
                 scenarios=list(self.scenarios.values()),
-                profiles={p: _label(self.knowledge.profiles.profiles[p].label) for p in PROFILES},
+                profiles={
+                    p: _label(self.knowledge.profiles.profiles[p].label) for p in self.knowledge.profiles.profiles
+                },
                 hooks=list(HOOK_CONTEXT),
                 form=form,
                 error=error,

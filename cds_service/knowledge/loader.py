@@ -112,6 +112,17 @@ class MedicationClass(_Model):
     interaction_partner: bool = False
     chelation_binder: bool = False
     plausible_daily_dose: Plausible | None = None
+    # what code does with a class, flagged here rather than named in code (issue 17):
+    # an order's daily dose is computed in this unit and checked against an upper level; a dose that cannot be
+    # computed gets a "dose not checked" card. ug: µg vitamin D (IU converted, a form not `dose_comparable` is
+    # refused); mg: mg elemental magnesium (a salt's mass by its `elemental_fraction`, mmol/mEq of Mg2+)
+    dose_unit: Literal["ug", "mg"] | None = None
+    # the profile's upper-level table a dose card compares the order's dose with ({limit})
+    upper_limit: Literal["vitd_ul", "mg_ul"] | None = None
+    # every active product of this class and the order under review are added up (the vitd-total fact, issue 18)
+    daily_total: bool = False
+    # the drug a card is about, named by its ingredient as {drug} (review T17)
+    named_as_drug: bool = False
 
 
 class DispenseUse(_Model):
@@ -382,6 +393,13 @@ class Knowledge(_Model):
         for name, med_class in self.medications.classes.items():
             if med_class.parenteral_as is not None and med_class.parenteral_as not in self.medications.classes:
                 problems.append(f"medication class {name}: parenteral_as names no class {med_class.parenteral_as!r}")
+            if (med_class.dose_unit is None) != (med_class.upper_limit is None):
+                problems.append(f"medication class {name}: dose_unit and upper_limit go together")
+            if med_class.daily_total and med_class.dose_unit != "ug":
+                problems.append(f"medication class {name}: daily_total adds up vitamin D, it needs dose_unit ug")
+        totalled = [name for name, c in self.medications.classes.items() if c.daily_total]
+        if len(totalled) > 1:  # one vitd-total fact: two classes would be added up as one
+            problems.append(f"medication classes {', '.join(totalled)}: only one class may have daily_total")
         cited += [
             (f"profile {k}", p.cite + p.vitd_ul.cite + p.mg_ul.cite + p.background)
             for k, p in self.profiles.profiles.items()
@@ -442,6 +460,17 @@ class Knowledge(_Model):
         if problems:
             raise ValueError("inconsistent knowledge:\n  " + "\n  ".join(problems))
         return self
+
+    def profile_problem(self, profile: str) -> str | None:
+        """Why `profile` is not one of this knowledge's profiles (naming the valid ids), or None if it is."""
+        if profile in self.profiles.profiles:
+            return None
+        return f"unknown profile {profile!r}; choose one of {', '.join(self.profiles.profiles)}"
+
+    @cached_property
+    def daily_total_class(self) -> str | None:
+        """The class whose products are added up per day (`daily_total`), if any."""
+        return next((name for name, c in self.medications.classes.items() if c.daily_total), None)
 
     def lookback_months(self, analyte: str, status_months: int, chemistry_months: int) -> int:
         return status_months if self.labs.analytes[analyte].lookback == "status" else chemistry_months
@@ -557,6 +586,11 @@ def default_rules_dir() -> Path:
     package = Path(__file__).resolve().parents[1]
     checkout = package.parent / "rules"
     return checkout if (checkout / "manifest.yaml").is_file() else package / "_rules"
+
+
+def shipped_profiles() -> list[str]:
+    """The profile ids of the packaged knowledge's profiles.yaml, without loading the rest (for help texts)."""
+    return list(_read(default_rules_dir() / "profiles.yaml")["profiles"])
 
 
 def _read(path: Path) -> Any:

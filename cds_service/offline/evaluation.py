@@ -27,7 +27,7 @@ from cds_service.offline.fixture_fhir import FixtureFhirServer
 from cds_service.reasoning.engine import RuleEngine
 from cds_service.reasoning.invocation import invoke, parse_request
 from cds_service.reports import EXTENSION_KEY
-from cds_service.settings import PROFILES, Settings
+from cds_service.settings import Settings
 
 
 class Expectations(BaseModel):
@@ -120,7 +120,10 @@ class Evaluator:
     def __init__(self, settings: Settings, knowledge: Knowledge, engine: RuleEngine | None = None) -> None:
         self.settings = settings
         self.knowledge = knowledge
-        self.engine = engine or RuleEngine(knowledge, PROFILES)
+        unknown_profile = knowledge.profile_problem(settings.profile)
+        if unknown_profile:
+            raise InputError(f"VITDMG_PROFILE: {unknown_profile}")
+        self.engine = engine or RuleEngine(knowledge, knowledge.profiles.profiles)
         self.services = build_services(knowledge)
         self._by_hook: dict[str, ServiceDefinition] = {s.hook: s for s in self.services.values()}
 
@@ -153,6 +156,9 @@ class Evaluator:
             raise InputError(f"{path}: unknown hook {body['hook']!r} (this service answers {known})")
         chosen_profile = profile or (expectations.profile if expectations else None) or self.settings.profile
         chosen_locale = locale or (expectations.locale if expectations else None) or self.settings.locale
+        unknown_profile = self.knowledge.profile_problem(chosen_profile)
+        if unknown_profile:
+            raise InputError(f"{path}: {unknown_profile}")
         now = now or (expectations.now if expectations and expectations.now else None) or datetime.now(UTC)
         async with self._fhir_client(fhir) as http:
             # fixture resources answer instead of the network: no server to allow-list

@@ -22,7 +22,6 @@ import yaml
 from cds_service.knowledge.loader import HOOK_GROUPS, CardDefinition, Knowledge, Rule, default_rules_dir
 from cds_service.offline.card_view import WORDS, CardView, ResponseView, response_view, stylesheet, templates
 from cds_service.offline.evaluation import Evaluator, read_expectations, read_json
-from cds_service.settings import PROFILES
 
 _SHOWN_RULE_KEYS = {"id", "when", "then", "cite", "enabled_if"}
 
@@ -116,7 +115,7 @@ def render_report(knowledge: Knowledge, runs: list[Run], locales: list[str], *, 
             sections=sections,
             other_rules=other_rules,
             unknown_codes=unknown,
-            profiles=PROFILES,
+            profiles=list(knowledge.profiles.profiles),
             profile_rows=_profile_rows(knowledge),
             common_rows=_common_rows(knowledge),
             citations=knowledge.citations,
@@ -176,7 +175,9 @@ def _code_section(knowledge: Knowledge, code: str, runs: list[Run]) -> CodeSecti
     cite = [
         (
             entry,
-            {} if entry in knowledge.citations else {p: _resolved(knowledge, definition, entry, p) for p in PROFILES},
+            {}
+            if entry in knowledge.citations
+            else {p: _resolved(knowledge, definition, entry, p) for p in knowledge.profiles.profiles},
         )
         for entry in definition.cite
     ]
@@ -226,7 +227,8 @@ def _rule_view(knowledge: Knowledge, group: str, rule: Rule) -> RuleView:
     }
     references = sorted(set(_references(dumped)) | ({rule.enabled_if} if rule.enabled_if else set()))
     thresholds = {
-        ref: {p: _compact(_lookup(knowledge.thresholds(p), ref.lstrip("$"))) for p in PROFILES} for ref in references
+        ref: {p: _compact(_lookup(knowledge.thresholds(p), ref.lstrip("$"))) for p in knowledge.profiles.profiles}
+        for ref in references
     }
     return RuleView(
         rule.id,
@@ -276,14 +278,15 @@ def _compact(value: Any) -> str:
 
 def _profile_rows(knowledge: Knowledge) -> list[tuple[str, dict[str, str]]]:
     """One row per profile field (vitd25 thresholds, limits, switches), one column per profile."""
-    dumped = {p: knowledge.profiles.profiles[p].model_dump() for p in PROFILES}
+    profiles = list(knowledge.profiles.profiles)
+    dumped = {p: knowledge.profiles.profiles[p].model_dump() for p in profiles}
     rows: list[tuple[str, dict[str, str]]] = []
-    for key in dumped[PROFILES[0]]:
-        value = dumped[PROFILES[0]][key]
+    for key in dumped[profiles[0]]:
+        value = dumped[profiles[0]][key]
         if isinstance(value, dict):
-            rows += [(f"{key}.{sub}", {p: _compact(dumped[p][key].get(sub)) for p in PROFILES}) for sub in value]
+            rows += [(f"{key}.{sub}", {p: _compact(dumped[p][key].get(sub)) for p in profiles}) for sub in value]
         else:
-            rows.append((key, {p: _compact(dumped[p][key]) for p in PROFILES}))
+            rows.append((key, {p: _compact(dumped[p][key]) for p in profiles}))
     return rows
 
 

@@ -138,8 +138,10 @@ def daily_dose(
     """
     if not dosages:
         raise DoseError("no dosageInstruction", "schedule")
-    target = "ug" if med_class == "vitd-native" else "mg"
-    if med_class == "vitd-native" and ingredient is not None and not ingredient.dose_comparable:
+    target = knowledge.medications.classes[med_class].dose_unit
+    if target is None:
+        raise ValueError(f"medication class {med_class!r} has no dose_unit: its doses are not computed")
+    if target == "ug" and ingredient is not None and not ingredient.dose_comparable:
         raise DoseError("this vitamin D form is not comparable with the colecalciferol upper limit", "not-comparable")
     convert = _Converter(med_class, ingredient, medication, knowledge, match_ingredient, product_names, mg_basis)
     phases: dict[int | None, list[Any]] = {}
@@ -351,7 +353,7 @@ class _Converter:
     ) -> None:
         self._product_names = list(product_names)
         self._mg_basis = mg_basis
-        self._vitd = med_class == "vitd-native"
+        self._vitd = knowledge.medications.classes[med_class].dose_unit == "ug"  # µg vitamin D, else mg elemental Mg
         self._ingredient = ingredient
         self._medication = medication
         self._knowledge = knowledge

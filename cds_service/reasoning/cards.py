@@ -310,7 +310,7 @@ def _template_values(
     values["partner"] = _names(why, partners, knowledge, loc) or "?"
     values["binder"] = _names(why, binders, knowledge, loc) or "magnesium"
     # what the patient has, not the group a rule reads (review T17): the drug, the condition, the magnesium product
-    values["drug"] = _names(why, SUBJECT_CLASSES, knowledge, loc) or "?"
+    values["drug"] = _names(why, _drug_classes(knowledge), knowledge, loc) or "?"
     values["condition"] = _conditions(why, knowledge, loc) or "?"
     values["mg_product"] = _mg_products(why, knowledge, loc) or "?"
     for evidence in why:
@@ -322,7 +322,7 @@ def _template_values(
                 values["dose"] += _iu(evidence.value, knowledge, loc)
             values["course"] = _course_words(evidence, knowledge, loc)
         if evidence.kind == "vitd-total" and evidence.value is not None:
-            limit, limit_text = _band_limit(why, profile.vitd_ul, "µg", loc, knowledge)
+            limit, limit_text = _dose_limit(evidence, why, profile, loc, knowledge)
             values["total"] = f"{_dose_number(evidence.value, loc, limit)} µg{_iu(evidence.value, knowledge, loc)}"
             values["products"] = str(len(evidence.derived_from))
             values.setdefault("limit", limit_text)
@@ -371,6 +371,12 @@ def _chelation_classes(knowledge: Knowledge) -> tuple[frozenset[str], frozenset[
     classes = knowledge.medications.classes.items()
     partners = frozenset(k for k, c in classes if c.interaction_partner)
     return partners, frozenset(k for k, c in classes if c.chelation_binder)
+
+
+@functools.lru_cache(maxsize=8)
+def _drug_classes(knowledge: Knowledge) -> frozenset[str]:
+    """The classes the knowledge flags as the drug a card is about ({drug} of vitd-lowering-medication, T17)."""
+    return frozenset(k for k, c in knowledge.medications.classes.items() if c.named_as_drug)
 
 
 def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[str, str]:
@@ -467,10 +473,6 @@ def _vitd25_value(evidence: Evidence, cutoffs: Vitd25Cutoffs, knowledge: Knowled
     return text
 
 
-# The drugs a card is about (the {drug} of vitd-lowering-medication, review T17).
-SUBJECT_CLASSES = frozenset({"enzyme-inducing-antiepileptic", "systemic-corticosteroid"})
-
-
 def _names(why: list[Evidence], classes: AbstractSet[str], knowledge: Knowledge, loc: str) -> str:
     """The medication of these classes behind a card, by ingredient in the card's language (review T7)."""
     names = [
@@ -534,10 +536,15 @@ def _mg_products(why: list[Evidence], knowledge: Knowledge, loc: str) -> str:
 def _dose_limit(
     order: Evidence, why: list[Evidence], profile: Profile, loc: str, knowledge: Knowledge
 ) -> tuple[float | None, str]:
-    """The upper level that applies at the patient's age, with the age band: "100 µg (4.000 IE) (vanaf 11 jaar)"."""
-    if order.med_class == "mg-supplement":
-        return _band_limit(why, profile.mg_ul, "mg", loc, knowledge)
-    return _band_limit(why, profile.vitd_ul, "µg", loc, knowledge)
+    """The upper level that applies at the patient's age, with the age band: "100 µg (4.000 IE) (vanaf 11 jaar)".
+
+    Which table is the dose's class's `upper_limit`; an order's or a total's evidence names the class.
+    """
+    med_class = knowledge.medications.classes.get(order.med_class or "")
+    if med_class is None or med_class.upper_limit is None or med_class.dose_unit is None:
+        return None, "?"
+    unit = "µg" if med_class.dose_unit == "ug" else med_class.dose_unit
+    return _band_limit(why, getattr(profile, med_class.upper_limit), unit, loc, knowledge)
 
 
 def _iu(ug: float, knowledge: Knowledge, loc: str, *, joined: bool = False) -> str:

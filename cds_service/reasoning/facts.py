@@ -521,7 +521,7 @@ def _medication_facts(record: ParsedRecord, knowledge: Knowledge, ctx: Evaluatio
             facts.add(fact, evidence)
             if is_draft and ref in subjects:
                 _order_fact(resource, match, med_class, medication, knowledge, facts, ref, _names(concepts))
-            if match.med_class == "vitd-native":
+            if med_class.daily_total:
                 vitamin_d.append((resource, ref, is_draft and ref in subjects, match, medication, dosages))
     _vitd_total(vitamin_d, knowledge, facts)
     for service in record.draft_service_requests:
@@ -665,14 +665,14 @@ def _order_fact(
         matched_on=match.matched_on,
         ingredient=match.ingredient,
     )
-    if match.med_class in DOSE_CHECKED_CLASSES:
+    if med_class.dose_unit is not None:  # checked against an upper level: not computed is a card, not silence
         ingredient = med_class.ingredients.get(match.ingredient) if match.ingredient else None
         concepts = [resource.medicationCodeableConcept] if resource.medicationCodeableConcept is not None else []
         if medication is not None:
             concepts += [medication.code, *[i.itemCodeableConcept for i in medication.ingredient or []]]
         texts = [*product_names, *product_texts(concepts, list(resource.dosageInstruction or []))]
         basis = mg_dose_basis(texts)
-        if match.med_class == "mg-supplement":
+        if med_class.dose_unit == "mg":  # whether a magnesium dose is elemental or the salt's mass
             dose_evidence.dose_basis = basis
         try:
             dose = daily_dose(
@@ -733,10 +733,15 @@ def _vitd_total(
     total = 0.0
     refs = []
     for _resource, ref, _, match, medication, dosages in by_ref.values():
-        ingredient = knowledge.medications.classes["vitd-native"].ingredients.get(match.ingredient or "")
+        ingredient = knowledge.medications.classes[match.med_class].ingredients.get(match.ingredient or "")
         try:
             dose = daily_dose(
-                dosages, "vitd-native", ingredient, medication, knowledge, _ingredient_matcher("vitd-native", knowledge)
+                dosages,
+                match.med_class,
+                ingredient,
+                medication,
+                knowledge,
+                _ingredient_matcher(match.med_class, knowledge),
             )
         except DoseError as error:
             facts.reports.append(Report("facts", ref, f"total vitamin D not computed: {match.name}: {error}"))
@@ -747,19 +752,16 @@ def _vitd_total(
         refs.append(ref)
     if len(refs) < 2:
         return
-    plausible = knowledge.medications.classes["vitd-native"].plausible_daily_dose
+    totalled = knowledge.daily_total_class
+    assert totalled is not None  # products are collected only for a daily_total class
+    plausible = knowledge.medications.classes[totalled].plausible_daily_dose
     if not math.isfinite(total) or (plausible is not None and not plausible.low <= total <= plausible.high):
         facts.reports.append(Report("facts", refs[0], f"total vitamin D {total:.6g} ug/day is not possible; left out"))
         return
     facts.add(
         {"kind": "vitd-total", "daily_dose": engine_number(round(total, 3)), "products": len(refs)},
-        Evidence("vitd-total", value=round(total, 3), unit="ug", derived_from=refs, med_class="vitd-native"),
+        Evidence("vitd-total", value=round(total, 3), unit="ug", derived_from=refs, med_class=totalled),
     )
-
-
-# Classes whose order dose is checked against an upper level: an order whose dose cannot be computed
-# gets a "dose not checked" card instead of silence.
-DOSE_CHECKED_CLASSES = ("vitd-native", "mg-supplement")
 
 
 def _ingredient_matcher(med_class: str, knowledge: Knowledge) -> Any:

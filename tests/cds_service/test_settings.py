@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from cds_service.api.app import create_app
+from cds_service.knowledge.loader import Knowledge
 from cds_service.settings import Settings, settings_markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -28,7 +30,6 @@ def test_environment_is_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("VITDMG_PROFILE", "fr"),
         ("VITDMG_FHIR_MAX_PAGES", "0"),
         ("VITDMG_LOCALE", "de"),
         ("VITDMG_SUPPRESSION_DAYS", '{"already-addressed": 36500}'),  # issue 13: suppression has a maximum
@@ -39,6 +40,16 @@ def test_bad_values_stop_startup(monkeypatch: pytest.MonkeyPatch, name: str, val
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_a_profile_is_checked_against_the_knowledge(monkeypatch: pytest.MonkeyPatch, knowledge: Knowledge) -> None:
+    """Issue 17: profile ids are the knowledge's (rules/profiles.yaml): an unknown one stops startup, naming the valid
+    ones (tests/cds_service/knowledge/test_knowledge_ids.py: a renamed profile is served)."""
+    monkeypatch.setenv("VITDMG_PROFILE", "fr")
+    monkeypatch.setenv("VITDMG_AUTH", "disabled")
+    settings = Settings()
+    with pytest.raises(ValueError, match=r"^VITDMG_PROFILE: unknown profile 'fr'; choose one of nl-be, dach, us-nam"):
+        create_app(settings, knowledge=knowledge)
 
 
 def test_lists_take_commas_as_well_as_json(monkeypatch: pytest.MonkeyPatch) -> None:

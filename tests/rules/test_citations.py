@@ -8,12 +8,13 @@ import re
 import pytest
 
 from cds_service.cdshooks.models import Card
-from cds_service.knowledge.loader import CARD_KINDS, Knowledge
+from cds_service.knowledge.loader import CARD_KINDS, Knowledge, shipped_profiles
 from cds_service.reasoning.cards import RenderContext, render_cards
 from cds_service.reasoning.engine import Derived
-from cds_service.settings import PROFILES
 
 from .test_knowledge import LOCALES, _evidence
+
+PROFILES = shipped_profiles()  # the knowledge's profile ids (issue 17: none in code)
 
 # Internal provenance notes (issue 18: a citation title said "label section not opened here"). They belong in a
 # citation's `note`, never in what a card shows.

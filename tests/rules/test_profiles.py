@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.knowledge.loader import Knowledge, normalise_unit
+from cds_service.knowledge.loader import Knowledge, normalise_unit, shipped_profiles
 from cds_service.reasoning.engine import RuleEngine
-from cds_service.settings import PROFILES
+
+PROFILES = shipped_profiles()  # the knowledge's profile ids (issue 17: none in code)
 
 PV = "patient-view"
 DEFICIENT, INSUFFICIENT, NONE, HIGH = "vitd-deficiency", "vitd-insufficiency", None, "vitd-excess"

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from cds_service.knowledge.loader import Knowledge
+from cds_service.knowledge.loader import Knowledge, shipped_profiles
 from cds_service.reasoning.cards import RenderContext, render_cards
 from cds_service.reasoning.engine import RuleEngine
 from cds_service.reasoning.facts import Evidence, FactSet
-from cds_service.settings import PROFILES
+
+PROFILES = shipped_profiles()  # the knowledge's profile ids (issue 17: none in code)
 
 ORD = "orders"
 Band = tuple[tuple[str, ...], int, int, float | None]

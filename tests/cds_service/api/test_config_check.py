@@ -21,18 +21,29 @@ def runner() -> CliRunner:
 
 def test_each_bad_variable_is_one_line_with_an_example(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VITDMG_FHIR_MAX_PAGES", "0")
-    monkeypatch.setenv("VITDMG_PROFILE", "fr")
     monkeypatch.setenv("VITDMG_CORS_ORIGINS", "[oops")
     with pytest.raises(ConfigProblems) as caught:
         load_settings()
     lines = sorted(caught.value.lines)
-    assert len(lines) == 3
+    assert len(lines) == 2
     assert lines[0].startswith("VITDMG_CORS_ORIGINS: input should be a valid list (got '[oops')")
     assert lines[0].endswith("example: VITDMG_CORS_ORIGINS=https://sandbox.cds-hooks.org")
     assert lines[1] == (
         "VITDMG_FHIR_MAX_PAGES: input should be greater than or equal to 1 (got '0'); example: VITDMG_FHIR_MAX_PAGES=10"
     )
-    assert lines[2].startswith("VITDMG_PROFILE: input should be 'nl-be', 'dach'") and "VITDMG_PROFILE=nl-be" in lines[2]
+
+
+def test_an_unknown_profile_is_one_line_naming_the_knowledge_s_profiles(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: the profile is checked against the loaded knowledge, by `serve` and by `config check` alike."""
+    monkeypatch.setenv("VITDMG_PROFILE", "fr")
+    monkeypatch.setenv("VITDMG_AUTH", "disabled")
+    line = "VITDMG_PROFILE: unknown profile 'fr'; choose one of nl-be, dach, us-nam-2011, us-endocrine-2011"
+    served = runner.invoke(cli, ["serve", "--port", "1"])
+    assert served.exit_code == 2 and served.stderr.strip().splitlines() == [f"config: {line}"], served.stderr
+    checked = runner.invoke(cli, ["config", "check"])
+    assert checked.exit_code != 0 and f"FAIL startup: {line}" in checked.stdout, checked.stdout
 
 
 def test_a_misspelt_variable_is_named() -> None:

@@ -28,12 +28,14 @@ from playwright.sync_api import Page
 from cds_service.api.app import create_app
 from cds_service.api.preview import Scenario, default_scenarios_dir, list_scenarios
 from cds_service.cdshooks.services import prefetch_templates
-from cds_service.knowledge.loader import Knowledge
+from cds_service.knowledge.loader import Knowledge, shipped_profiles
 from cds_service.offline.bundle_import import bundle_to_request
 from cds_service.offline.evaluation import Evaluator
-from cds_service.settings import PROFILES, Settings
+from cds_service.settings import Settings
 from tests.browser import README_SCREENSHOT, chromium_or_skip, chromium_page
 from tests.test_e2e import serve
+
+PROFILES = shipped_profiles()  # the knowledge's profile ids (issue 17: none in code)
 
 EXPORT = Path(__file__).resolve().parents[3] / "fhir_fixtures" / "exports" / "nl-patient-export.json"
 CONTROLS = "form select, form textarea, form input, form button"

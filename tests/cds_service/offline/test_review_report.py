@@ -15,10 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cds_service.cli import cli
-from cds_service.knowledge.loader import Knowledge
-from cds_service.settings import PROFILES
+from cds_service.knowledge.loader import Knowledge, shipped_profiles
 from tests.browser import chromium_page
 from tests.fhir_server import FIXTURES
+
+PROFILES = shipped_profiles()  # the knowledge's profile ids (issue 17: none in code)
 
 SCENARIOS = FIXTURES / "scenarios"
 LOADING_ATTRIBUTES = {"src", "srcset", "data", "poster", "background"}
