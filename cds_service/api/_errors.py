@@ -11,8 +11,9 @@ import traceback
 from pathlib import Path
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from cds_service.api._asgi import HttpMiddleware
 from cds_service.errors import Issue, operation_outcome
 
 logger = logging.getLogger("vitdmg_cds")
@@ -31,14 +32,8 @@ def where(error: BaseException) -> dict[str, str]:
     return place
 
 
-class CatchInternalErrors:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class CatchInternalErrors(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from cds_service.api._asgi import HttpMiddleware
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -14,14 +16,8 @@ SECURITY_HEADERS = [
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class SecurityHeaders(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
