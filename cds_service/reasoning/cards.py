@@ -784,19 +784,27 @@ def _lab_order(
         # a follow-up test carries its timing, so the created order is not done today by mistake
         start, end = (ctx.now + timedelta(weeks=w) for w in after_weeks)
         timing = {"occurrencePeriod": {"start": start.date().isoformat(), "end": end.date().isoformat()}}
+    return _proposal(
+        "ServiceRequest",
+        ("Vraag aan: " if ctx.locale == "nl" else "Order: ") + label,
+        {"code": {"coding": [{"system": LOINC, "code": definition.order_code, "display": display}], "text": label}},
+        timing,
+        ctx,
+    )
+
+
+def _proposal(kind: str, description: str, what: dict[str, Any], how: dict[str, Any], ctx: RenderContext) -> Action:
+    """A draft order of `kind` for the clinician to sign: what is ordered, for this patient, then how."""
     return Action(
         type="create",
-        description=("Vraag aan: " if ctx.locale == "nl" else "Order: ") + label,
+        description=description,
         resource={
-            "resourceType": "ServiceRequest",
+            "resourceType": kind,
             "status": "draft",
             "intent": "proposal",
-            "code": {
-                "coding": [{"system": LOINC, "code": definition.order_code, "display": display}],
-                "text": label,
-            },
+            **what,
             "subject": {"reference": f"Patient/{ctx.patient_id}"},
-            **timing,
+            **how,
         },
     )
 
@@ -812,15 +820,11 @@ def _medication_order(proposal: MedicationProposal, ctx: RenderContext, knowledg
     unit = proposal.dose_unit
     if proposal.dose_code == "[iU]":
         unit = "IE" if ctx.locale == "nl" else "IU"
-    return Action(
-        type="create",
-        description=("Voorstel: " if ctx.locale == "nl" else "Proposal: ") + display,
-        resource={
-            "resourceType": "MedicationRequest",
-            "status": "draft",
-            "intent": "proposal",
-            "medicationCodeableConcept": concept,
-            "subject": {"reference": f"Patient/{ctx.patient_id}"},
+    return _proposal(
+        "MedicationRequest",
+        ("Voorstel: " if ctx.locale == "nl" else "Proposal: ") + display,
+        {"medicationCodeableConcept": concept},
+        {
             "dosageInstruction": [
                 {
                     "text": display,
@@ -847,4 +851,5 @@ def _medication_order(proposal: MedicationProposal, ctx: RenderContext, knowledg
                 }
             ],
         },
+        ctx,
     )
