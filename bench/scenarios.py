@@ -341,35 +341,22 @@ def session(make: Callable[[str, int], list[dict[str, Any]]], prefix: str) -> li
             return {"resourceType": "Bundle", "type": "collection", "entry": list(entries)}
 
         ordering = _instance(patient_id, "ordering")
+        # the order as it is edited: its drafts, the one selected
+        edits = [((vitd_high,), "d-vitd"), ((vitd,), "d-vitd"), ((vitd, mg), "d-mg")]
         units.append(
             [
                 _call(request("patient-view", resources, hook_instance=_instance(patient_id, "patient-view"))),
-                _call(
-                    request(
-                        "order-select",
-                        resources,
-                        drafts=bundle(vitd_high),
-                        selections=["MedicationRequest/d-vitd"],
-                        hook_instance=_instance(patient_id, "select-1"),
+                *(
+                    _call(
+                        request(
+                            "order-select",
+                            resources,
+                            drafts=bundle(*drafts),
+                            selections=[f"MedicationRequest/{selected}"],
+                            hook_instance=_instance(patient_id, f"select-{step}"),
+                        )
                     )
-                ),
-                _call(
-                    request(
-                        "order-select",
-                        resources,
-                        drafts=bundle(vitd),
-                        selections=["MedicationRequest/d-vitd"],
-                        hook_instance=_instance(patient_id, "select-2"),
-                    )
-                ),
-                _call(
-                    request(
-                        "order-select",
-                        resources,
-                        drafts=bundle(vitd, mg),
-                        selections=["MedicationRequest/d-mg"],
-                        hook_instance=_instance(patient_id, "select-3"),
-                    )
+                    for step, (drafts, selected) in enumerate(edits, start=1)
                 ),
                 _call(request("order-sign", resources, drafts=bundle(vitd, mg), hook_instance=ordering)),
             ]
