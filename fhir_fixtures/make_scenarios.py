@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,49 @@ def scenario(
             "locale": locale,
         }
     )
+
+
+def probe(
+    name: str,
+    pid: str,
+    drafts: list[dict[str, Any]] | None,
+    record: list[dict[str, Any]],
+    must: dict[str, str],
+    must_not: list[str],
+    description: str,
+    *,
+    shaped_on: str,
+    **more: Any,
+) -> None:
+    """One row of a probe table as a scenario; its name says the rest.
+
+    The prefix is the hook (pv- patient-view, os- order-select of the first draft, sg- order-sign); -us- is the US
+    Core shape: profile us-endocrine-2011 (unless `more` names one), English cards.
+    """
+    hook = {"pv": "patient-view", "os": "order-select", "sg": "order-sign"}[name.split("-")[0]]
+    us = {"profile": "us-endocrine-2011", "locale": "en"} if name.split("-")[1] == "us" else {}
+    us |= {k: more.pop(k) for k in ("profile", "locale") if k in more}
+    selected = [f"MedicationRequest/{drafts[0]['id']}"] if drafts and hook == "order-select" else None
+    scenario(
+        name,
+        description,
+        hook,
+        record,
+        must,
+        must_not,
+        pid=pid,
+        drafts=drafts,
+        selections=selected,
+        shaped_on=shaped_on,
+        **us,
+        **more,
+    )
+
+
+Ordered = tuple[Any, ...]
+"""What a probe orders: draft_med's arguments after the patient (coding, text, dose, then its timing)."""
+Record = Callable[[str], list[dict[str, Any]]]
+"""A probe's record, built for its patient id."""
 
 
 def build() -> None:
@@ -1255,121 +1299,23 @@ def build_h18_doses() -> None:
         "coding": [{"system": ATC, "code": "A11CC05", "display": "colecalciferol"}],
         "text": "colecalciferol",
     }
-    p = "sg-nl-h18-1"
-    oil = [
-        {"system": GPK, "code": "990001", "display": "COLECALCIFEROL 20.000IE/ML DRUPPELS"},
-        {"system": ATC, "code": "A11CC05"},
-    ]
-    scenario(
-        "sg-nl-h18-vitd-drop-not-ml",
-        "1 druppel of a 20,000 IE/mL oil: the strength is per mL and no drops-per-mL is stated, so no dose "
-        "(before: read as 1 mL, '500 µg per day above the upper limit'); 'dose not checked' says why.",
-        "order-sign",
-        [patient(p, "1950-03-03")],
-        {"dose-not-checked": "info"},
-        ["vitd-dose-above-ul"],
-        pid=p,
-        drafts=[
-            h18_draft(
-                p,
-                [{"timing": every(1, 1, "d"), "doseAndRate": dose(1, "druppel")}],
-                coding=oil,
-                text="COLECALCIFEROL 20.000IE/ML DRUPPELS",
-                ingredients=[(colecalciferol, 20000, "[iU]", 1, "mL")],
-            )
-        ],
-        shaped_on=NLMP,
-        left_out=["no drops-per-mL stated"],
-    )
-    p = "sg-nl-h18-2"
-    chew = [
-        {"system": GPK, "code": "990002", "display": "CALCI-CHEW D3 KAUWTABLET 500MG/400IE"},
-        {"system": ATC, "code": "A12AX"},
-    ]
     calcium = {
         "coding": [{"system": ATC, "code": "A12AA04", "display": "calciumcarbonaat"}],
         "text": "calciumcarbonaat",
     }
-    scenario(
-        "sg-nl-h18-calci-chew-calcium-strength-only",
-        "Calci-Chew D3 sent with only its calcium strength (1,250 mg): never read as vitamin D "
-        "(before: 2,500,000 µg per day); 'dose not checked'.",
-        "order-sign",
-        [patient(p, "1944-04-04")],
-        {"dose-not-checked": "info"},
-        ["vitd-dose-above-ul"],
-        pid=p,
-        drafts=[
-            h18_draft(
-                p,
-                [{"timing": every(2, 1, "d"), "doseAndRate": dose(1, "kauwtablet")}],
-                coding=chew,
-                text="CALCI-CHEW D3 KAUWTABLET 500MG/400IE",
-                ingredients=[(calcium, 1250, "mg", 1, "kauwtablet")],
-            )
-        ],
-        shaped_on=NLMP,
-        left_out=["needs the strength of the product's ingredient"],
-    )
-    p = "sg-nl-h18-3"
-    scenario(
-        "sg-nl-h18-vitd-dose-range-top",
-        "Colecalciferol 25 µg tablets, 2 to 6 a day: the top of the range (150 µg) is above the upper limit.",
-        "order-sign",
-        [patient(p, "1960-05-05")],
-        {"vitd-dose-above-ul": "warning"},
-        ["dose-not-checked"],
-        pid=p,
-        drafts=[
-            h18_draft(
-                p,
-                [
-                    {
-                        "timing": every(1, 1, "d"),
-                        "doseAndRate": [
-                            {
-                                "doseRange": {
-                                    "low": {"value": 2, "unit": "tablet"},
-                                    "high": {"value": 6, "unit": "tablet"},
-                                }
-                            }
-                        ],
-                    }
-                ],
-                coding=[
-                    {"system": GPK, "code": "990003", "display": "COLECALCIFEROL TABLET 25UG"},
-                    {"system": ATC, "code": "A11CC05"},
-                ],
-                text="COLECALCIFEROL TABLET 25UG",
-                ingredients=[(colecalciferol, 25, "ug", 1, "tablet")],
-            )
-        ],
-        shaped_on=NLMP,
-    )
-    p = "sg-us-h18-1"
-    cholecalciferol_text = "Vitamin D3 (cholecalciferol) 300,000 IU oral solution"
-    scenario(
-        "sg-us-h18-vitd-one-off-300000",
-        "A one-off 300,000 IU (count 1): a single dose, not 7,500 µg per day; no upper-limit card, "
-        "'dose not checked' says the daily limit does not apply.",
-        "order-sign",
-        [patient(p, "1955-06-06", nl=False)],
-        {"dose-not-checked": "info"},
-        ["vitd-dose-above-ul"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[
-            h18_draft(
-                p,
-                [{"timing": every(1, 1, "d", count=1), "doseAndRate": dose(300000, "IU", "[iU]")}],
-                text=cholecalciferol_text,
-                nl=False,
-            )
-        ],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "sg-us-h18-2"
+    mg_oxide = {"coding": [{"system": ATC, "code": "A12CC10", "display": "magnesium oxide"}], "text": "magnesium oxide"}
+
+    def daily(frequency: int, amount: list[dict[str, Any]], **timing: Any) -> list[dict[str, Any]]:
+        return [{"timing": every(frequency, 1, "d", **timing), "doseAndRate": amount}]
+
+    def nl_product(gpk: str, display: str, atc: str) -> dict[str, Any]:
+        """A zib PharmaceuticalProduct's codes: GPK with its display, and its ATC."""
+        return {
+            "coding": [{"system": GPK, "code": gpk, "display": display}, {"system": ATC, "code": atc}],
+            "text": display,
+        }
+
+    range_2_to_6 = [{"doseRange": {"low": {"value": 2, "unit": "tablet"}, "high": {"value": 6, "unit": "tablet"}}}]
     loading = {
         "sequence": 1,
         "text": "50,000 IU weekly for 6 weeks",
@@ -1382,141 +1328,144 @@ def build_h18_doses() -> None:
         "timing": every(1, 1, "mo"),
         "doseAndRate": dose(50000, "IU", "[iU]"),
     }
-    scenario(
-        "sg-us-h18-vitd-loading-course",
-        "50,000 IU weekly for 6 weeks then monthly (two dosage instructions in sequence): the loading phase "
-        "averages 179 µg/day, above the upper limit (before: not computed, silent).",
-        "order-sign",
-        [patient(p, "1966-07-07", nl=False)],
-        {"vitd-dose-above-ul": "warning"},
-        ["dose-not-checked"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[h18_draft(p, [loading, maintenance], text="Cholecalciferol 50,000 IU capsule", nl=False)],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "sg-us-h18-3"
-    scenario(
-        "sg-us-h18-vitd-unt",
-        "Cholecalciferol 5,000 UNT daily (unit 'UNT'): 125 µg/day, above the upper limit (before: not read).",
-        "order-sign",
-        [patient(p, "1970-08-08", nl=False)],
-        {"vitd-dose-above-ul": "warning"},
-        ["dose-not-checked"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[
-            h18_draft(
-                p,
-                [{"timing": every(1, 1, "d"), "doseAndRate": dose(5000, "UNT")}],
-                text="cholecalciferol 5000 UNT oral capsule",
-                nl=False,
-            )
-        ],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "sg-us-h18-4"
-    scenario(
-        "sg-us-h18-vitd-microgram",
-        "Cholecalciferol 125 microgram daily (unit spelled 'microgram'): above the upper limit (before: not read).",
-        "order-sign",
-        [patient(p, "1970-08-08", nl=False)],
-        {"vitd-dose-above-ul": "warning"},
-        ["dose-not-checked"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[
-            h18_draft(
-                p,
-                [{"timing": every(1, 1, "d"), "doseAndRate": dose(125, "microgram")}],
-                text="cholecalciferol 125 microgram",
-                nl=False,
-            )
-        ],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "sg-us-h18-5"
-    mg_oxide = {"coding": [{"system": ATC, "code": "A12CC10", "display": "magnesium oxide"}], "text": "magnesium oxide"}
-    scenario(
-        "sg-us-h18-mg-as-needed-max",
-        "Magnesium oxide 400 mg tablets as needed, at most 2 a day: up to 482 mg elemental, above the US limit "
-        "(within twice it: info, review N1; before: no timing, silent).",
-        "order-sign",
-        [patient(p, "1975-09-09", nl=False)],
-        {"mg-dose-above-ul": "info"},
-        ["dose-not-checked"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[
-            h18_draft(
-                p,
-                [
-                    {
-                        "asNeededBoolean": True,
-                        "doseAndRate": dose(1, "tablet"),
-                        "maxDosePerPeriod": {
-                            "numerator": {"value": 2, "unit": "tablet"},
-                            "denominator": {"value": 1, "unit": "d", "system": UCUM, "code": "d"},
-                        },
-                    }
-                ],
-                text="Magnesium oxide 400 mg tablet",
-                ingredients=[(mg_oxide, 400, "mg", 1, "tablet")],
-                nl=False,
-            )
-        ],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "sg-us-h18-6"
-    scenario(
-        "sg-us-h18-mg-meq",
-        "Magnesium 30 mEq a day (15 mmol, 365 mg elemental): above the US limit of 350 mg, within twice it: info "
-        "(before: mEq not read).",
-        "order-sign",
-        [patient(p, "1975-09-09", nl=False)],
-        {"mg-dose-above-ul": "info"},
-        ["dose-not-checked"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[
-            h18_draft(
-                p,
-                [{"timing": every(1, 1, "d"), "doseAndRate": dose(30, "mEq", "meq")}],
-                coding=[{"system": ATC, "code": "A12CC10"}],
-                text="Magnesium oxide",
-                nl=False,
-            )
-        ],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "sg-us-h18-7"
-    scenario(
-        "sg-us-h18-mg-as-needed-no-max",
-        "Magnesium oxide as needed without a maximum: 'dose not checked', no upper-limit card.",
-        "order-sign",
-        [patient(p, "1975-09-09", nl=False)],
-        {"dose-not-checked": "info"},
-        ["mg-dose-above-ul"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[
-            h18_draft(
-                p,
-                [{"asNeededBoolean": True, "doseAndRate": dose(1, "tablet")}],
-                text="Magnesium oxide 400 mg tablet",
-                ingredients=[(mg_oxide, 400, "mg", 1, "tablet")],
-                nl=False,
-            )
-        ],
-        shaped_on=PDDI,
-        locale="en",
-        left_out=["as needed without maxDosePerPeriod"],
-    )
+    as_needed_max_2 = {
+        "asNeededBoolean": True,
+        "doseAndRate": dose(1, "tablet"),
+        "maxDosePerPeriod": {
+            "numerator": {"value": 2, "unit": "tablet"},
+            "denominator": {"value": 1, "unit": "d", "system": UCUM, "code": "d"},
+        },
+    }
+    mg_400_tablet = {"text": "Magnesium oxide 400 mg tablet", "ingredients": [(mg_oxide, 400, "mg", 1, "tablet")]}
+    vitd_high = ({"vitd-dose-above-ul": "warning"}, ["dose-not-checked"])
+    vitd_unchecked = ({"dose-not-checked": "info"}, ["vitd-dose-above-ul"])
+    mg_info = ({"mg-dose-above-ul": "info"}, ["dose-not-checked"])
+    # (name, patient id, birth date, (must, must_not), dosage instructions, the product (h18_draft's keywords),
+    # what the reports must say was left out, description); one draft ordered, order-sign
+    probes: list[
+        tuple[str, str, str, tuple[dict[str, str], list[str]], list[dict[str, Any]], dict[str, Any], list[str], str]
+    ] = [
+        (
+            "sg-nl-h18-vitd-drop-not-ml",
+            "sg-nl-h18-1",
+            "1950-03-03",
+            vitd_unchecked,
+            daily(1, dose(1, "druppel")),
+            {
+                **nl_product("990001", "COLECALCIFEROL 20.000IE/ML DRUPPELS", "A11CC05"),
+                "ingredients": [(colecalciferol, 20000, "[iU]", 1, "mL")],
+            },
+            ["no drops-per-mL stated"],
+            "1 druppel of a 20,000 IE/mL oil: the strength is per mL and no drops-per-mL is stated, so no dose "
+            "(before: read as 1 mL, '500 µg per day above the upper limit'); 'dose not checked' says why.",
+        ),
+        (
+            "sg-nl-h18-calci-chew-calcium-strength-only",
+            "sg-nl-h18-2",
+            "1944-04-04",
+            vitd_unchecked,
+            daily(2, dose(1, "kauwtablet")),
+            {
+                **nl_product("990002", "CALCI-CHEW D3 KAUWTABLET 500MG/400IE", "A12AX"),
+                "ingredients": [(calcium, 1250, "mg", 1, "kauwtablet")],
+            },
+            ["needs the strength of the product's ingredient"],
+            "Calci-Chew D3 sent with only its calcium strength (1,250 mg): never read as vitamin D "
+            "(before: 2,500,000 µg per day); 'dose not checked'.",
+        ),
+        (
+            "sg-nl-h18-vitd-dose-range-top",
+            "sg-nl-h18-3",
+            "1960-05-05",
+            vitd_high,
+            daily(1, range_2_to_6),
+            {
+                **nl_product("990003", "COLECALCIFEROL TABLET 25UG", "A11CC05"),
+                "ingredients": [(colecalciferol, 25, "ug", 1, "tablet")],
+            },
+            [],
+            "Colecalciferol 25 µg tablets, 2 to 6 a day: the top of the range (150 µg) is above the upper limit.",
+        ),
+        (
+            "sg-us-h18-vitd-one-off-300000",
+            "sg-us-h18-1",
+            "1955-06-06",
+            vitd_unchecked,
+            daily(1, dose(300000, "IU", "[iU]"), count=1),
+            {"text": "Vitamin D3 (cholecalciferol) 300,000 IU oral solution"},
+            [],
+            "A one-off 300,000 IU (count 1): a single dose, not 7,500 µg per day; no upper-limit card, "
+            "'dose not checked' says the daily limit does not apply.",
+        ),
+        (
+            "sg-us-h18-vitd-loading-course",
+            "sg-us-h18-2",
+            "1966-07-07",
+            vitd_high,
+            [loading, maintenance],
+            {"text": "Cholecalciferol 50,000 IU capsule"},
+            [],
+            "50,000 IU weekly for 6 weeks then monthly (two dosage instructions in sequence): the loading phase "
+            "averages 179 µg/day, above the upper limit (before: not computed, silent).",
+        ),
+        (
+            "sg-us-h18-vitd-unt",
+            "sg-us-h18-3",
+            "1970-08-08",
+            vitd_high,
+            daily(1, dose(5000, "UNT")),
+            {"text": "cholecalciferol 5000 UNT oral capsule"},
+            [],
+            "Cholecalciferol 5,000 UNT daily (unit 'UNT'): 125 µg/day, above the upper limit (before: not read).",
+        ),
+        (
+            "sg-us-h18-vitd-microgram",
+            "sg-us-h18-4",
+            "1970-08-08",
+            vitd_high,
+            daily(1, dose(125, "microgram")),
+            {"text": "cholecalciferol 125 microgram"},
+            [],
+            "Cholecalciferol 125 microgram daily (unit spelled 'microgram'): above the upper limit (before: not read).",
+        ),
+        (
+            "sg-us-h18-mg-as-needed-max",
+            "sg-us-h18-5",
+            "1975-09-09",
+            mg_info,
+            [as_needed_max_2],
+            mg_400_tablet,
+            [],
+            "Magnesium oxide 400 mg tablets as needed, at most 2 a day: up to 482 mg elemental, above the US limit "
+            "(within twice it: info, review N1; before: no timing, silent).",
+        ),
+        (
+            "sg-us-h18-mg-meq",
+            "sg-us-h18-6",
+            "1975-09-09",
+            mg_info,
+            daily(1, dose(30, "mEq", "meq")),
+            {"coding": [{"system": ATC, "code": "A12CC10"}], "text": "Magnesium oxide"},
+            [],
+            "Magnesium 30 mEq a day (15 mmol, 365 mg elemental): above the US limit of 350 mg, within twice it: info "
+            "(before: mEq not read).",
+        ),
+        (
+            "sg-us-h18-mg-as-needed-no-max",
+            "sg-us-h18-7",
+            "1975-09-09",
+            ({"dose-not-checked": "info"}, ["mg-dose-above-ul"]),
+            [{"asNeededBoolean": True, "doseAndRate": dose(1, "tablet")}],
+            mg_400_tablet,
+            ["as needed without maxDosePerPeriod"],
+            "Magnesium oxide as needed without a maximum: 'dose not checked', no upper-limit card.",
+        ),
+    ]
+    for name, p, birth, (must, must_not), dosages, product, left_out, description in probes:
+        nl = "-nl-" in name
+        drafts = [h18_draft(p, dosages, **product, nl=nl)]
+        record = [patient(p, birth, nl=nl)]
+        probe(name, p, drafts, record, must, must_not, description, shaped_on=NLMP if nl else PDDI, left_out=left_out)
 
 
 def build_h10() -> None:
@@ -1532,237 +1481,28 @@ def build_h10() -> None:
         o["valueString"] = text
         return o
 
-    p = "sg-nl-h10-1"
-    scenario(
-        "sg-nl-h10-retest-mg-after-low",
-        "Magnesium re-ordered 10 days after a low result: follow-up of an abnormal result, no 'too early' card.",
-        "order-sign",
-        [patient(p, "1961-04-04"), mg(p, 0.62, date="2026-11-12")],
-        {},
-        ["retest-too-early"],
-        pid=p,
-        drafts=[draft_lab(p, "2601-3", "Magnesium [Moles/volume] in Serum or Plasma")],
-        shaped_on=PDDI,
-    )
-    p = "sg-nl-h10-2"
-    scenario(
-        "sg-nl-h10-retest-mg-after-normal",
-        "Magnesium re-ordered 10 days after a normal result: 'too early' (info, no cancel suggestion).",
-        "order-sign",
-        [patient(p, "1961-04-04"), mg(p, 0.85, date="2026-11-12")],
-        {"retest-too-early": "info"},
-        [],
-        pid=p,
-        drafts=[draft_lab(p, "2601-3", "Magnesium [Moles/volume] in Serum or Plasma")],
-        shaped_on=PDDI,
-    )
-    p = "sg-us-h10-3"
-    scenario(
-        "sg-us-h10-retest-vitd-after-deficient",
-        "25(OH)D re-ordered 3 weeks after 10 ng/mL (deficient): no 'too early' card.",
-        "order-sign",
-        [patient(p, "1958-08-08", nl=False), obs(p, "62292-8", 10, "ng/mL", date="2026-11-01")],
-        {},
-        ["retest-too-early"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[draft_lab(p, "62292-8", "25-Hydroxyvitamin D2+D3")],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "pv-nl-h10-4"
-    scenario(
-        "pv-nl-h10-vitd-text-below-10",
-        "25(OH)D reported as text '<10' (unit from the lab's nmol/l range): deficient, shown as <10.",
-        "patient-view",
-        [patient(p, "1964-02-10"), text_result(p, "14635-7", "<10", 50, "nmol/l"), mg(p, 0.84), egfr(p, 88)],
-        {"vitd-deficiency": "warning"},
-        ["vitd-insufficiency"],
-        pid=p,
-        shaped_on=NL,
-    )
-    p = "pv-us-h10-5"
-    res = [patient(p, "1950-03-03", nl=False), obs(p, "62292-8", 5, "ng/mL"), egfr(p, 80)]
-    res[1]["valueQuantity"]["comparator"] = "<"
-    scenario(
-        "pv-us-h10-vitd-comparator-below-5",
-        "25(OH)D valueQuantity '<5 ng/mL' (< 12.5 nmol/L): deficient under every profile.",
-        "patient-view",
-        res,
-        {"vitd-deficiency": "warning"},
-        ["vitd-insufficiency", "risk-group-testing"],
-        pid=p,
-        profile="us-endocrine-2011",
-        shaped_on=US,
-        locale="en",
-    )
-    p = "pv-nl-h10-6"
-    res = [patient(p, "1945-03-03"), vitd_nl(p, 40), mg(p, 0.84), egfr(p, 88)]
-    res[1]["valueQuantity"]["comparator"] = "<"
-    scenario(
-        "pv-nl-h10-vitd-comparator-undecided",
-        "25(OH)D '<40 nmol/L' under nl-be: deficient or insufficient, undecided: left out and reported; "
-        "it is not 'not measured', so no test advice either.",
-        "patient-view",
-        res,
-        {},
-        ["vitd-deficiency", "vitd-insufficiency", "risk-group-testing"],
-        pid=p,
-        left_out=["does not decide the vitd25 category"],
-        shaped_on=NL,
-    )
-    p = "pv-nl-h10-7"
-    dead = patient(p, "1940-01-01")
-    dead["deceasedDateTime"] = "2026-11-20"
-    scenario(
-        "pv-nl-h10-deceased",
-        "Deceased patient (zib Patient.deceasedDateTime) with a deficient 25(OH)D: no cards, the extension says why.",
-        "patient-view",
-        [dead, vitd_nl(p, 18), mg(p, 0.6)],
-        {},
-        ["vitd-deficiency", "mg-deficiency", "risk-group-testing"],
-        pid=p,
-        left_out=["patient is deceased"],
-        shaped_on=NL,
-    )
-    p = "pv-us-h10-8"
-    dead = patient(p, "1940-01-01", nl=False)
-    dead["deceasedBoolean"] = True
-    scenario(
-        "pv-us-h10-deceased",
-        "Deceased patient (US Core deceasedBoolean) with low magnesium: no cards.",
-        "patient-view",
-        [dead, obs(p, "19123-9", 1.2, "mg/dL", low=1.6, high=2.6)],
-        {},
-        ["mg-deficiency"],
-        pid=p,
-        profile="us-endocrine-2011",
-        left_out=["patient is deceased"],
-        shaped_on=US,
-        locale="en",
-    )
-    p = "pv-nl-h10-9"
-    scenario(
-        "pv-nl-h10-vitd-deficient-on-colecalciferol",
-        "25(OH)D 22 nmol/L while colecalciferol is active: 'review dose and adherence', no second product proposed.",
-        "patient-view",
-        [
-            patient(p, "1964-02-10"),
-            vitd_nl(p, 22),
-            mg(p, 0.84),
-            egfr(p, 88),
-            *nl_use(p, "12345", "A11CC05", "Colecalciferol 800 IE tablet"),
-        ],
-        {"vitd-deficiency": "warning"},
-        ["vitd-insufficiency"],
-        pid=p,
-        shaped_on=NL,
-    )
-    p = "pv-us-h10-10"
-    scenario(
-        "pv-us-h10-vitd-deficient-hypercalcaemia",
-        "25(OH)D 15 ng/mL with calcium 11.0 mg/dL above the lab's range: 'do not start vitamin D'.",
-        "patient-view",
-        [
-            patient(p, "1955-05-05", nl=False),
-            obs(p, "62292-8", 15, "ng/mL"),
-            obs(p, "17861-6", 11.0, "mg/dL", low=8.5, high=10.2),
-            obs(p, "62238-1", 80, "mL/min/1.73m2", code="mL/min/{1.73_m2}"),
-        ],
-        {"vitd-deficiency": "warning"},
-        [],
-        pid=p,
-        profile="us-endocrine-2011",
-        shaped_on=US,
-        locale="en",
-    )
-    p = "pv-nl-h10-11"
-    scenario(
-        "pv-nl-h10-mg-low-egfr-25",
-        "Magnesium 0.60 mmol/L with eGFR 25: low-magnesium card without an oral start (kidney-aware).",
-        "patient-view",
-        [patient(p, "1944-04-04"), mg(p, 0.60), egfr(p, 25), vitd_nl(p, 70)],
-        {"mg-deficiency": "warning"},
-        [],
-        pid=p,
-        shaped_on=NL,
-    )
-    p = "sg-nl-h10-12"
-    scenario(
-        "sg-nl-h10-125d-sarcoidosis",
-        "1,25(OH)2D ordered with sarcoidosis (ICD-10-NL D86.0): indicated, no card.",
-        "order-sign",
-        [patient(p, "1970-03-03"), condition(p, ICD10NL, "D86.0", "Sarcoïdose van long")],
-        {},
-        ["test-125d-not-status"],
-        pid=p,
-        drafts=[draft_lab(p, "62290-2", "1,25-Dihydroxyvitamin D")],
-        shaped_on=PDDI,
-    )
-    p = "sg-us-h10-13"
-    scenario(
-        "sg-us-h10-125d-egfr-25-uncoded",
-        "1,25(OH)2D ordered with eGFR 25 and no coded CKD: indicated, no card.",
-        "order-sign",
-        [patient(p, "1950-03-03", nl=False), obs(p, "62238-1", 25, "mL/min/1.73m2", code="mL/min/{1.73_m2}")],
-        {},
-        ["test-125d-not-status"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[draft_lab(p, "62290-2", "1,25-Dihydroxyvitamin D")],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "pv-nl-h10-14"
-    scenario(
-        "pv-nl-h10-pth-high-calcium-high",
-        "PTH raised with calcium raised and 25(OH)D 25 nmol/L: primary hyperparathyroidism suspected, not secondary.",
-        "patient-view",
-        [
-            patient(p, "1958-06-06"),
-            vitd_nl(p, 25),
-            obs(p, "2731-8", 12.5, "pmol/L", low=1.6, high=6.9),
-            obs(p, "2000-8", 2.80, "mmol/l", low=2.20, high=2.60),
-            egfr(p, 75),
-        ],
-        {"pth-high-calcium-high": "warning"},
-        ["secondary-hyperparathyroidism"],
-        pid=p,
-        shaped_on=NL,
-    )
-    p = "pv-nl-h10-15"
-    scenario(
-        "pv-nl-h10-pth-high-calcium-normal",
-        "PTH raised, calcium normal, 25(OH)D 25 nmol/L: secondary hyperparathyroidism, not the referral card.",
-        "patient-view",
-        [
-            patient(p, "1958-06-06"),
-            vitd_nl(p, 25),
-            obs(p, "2731-8", 12.5, "pmol/L", low=1.6, high=6.9),
-            obs(p, "2000-8", 2.35, "mmol/l", low=2.20, high=2.60),
-            egfr(p, 75),
-        ],
-        {"secondary-hyperparathyroidism": "info", "vitd-deficiency": "warning"},
-        ["pth-high-calcium-high"],
-        pid=p,
-        shaped_on=NL,
-    )
-    p = "pv-nl-h10-16"
-    short_ppi = nl_use(p, "40207", "A02BC01", "OMEPRAZOL CAPSULE MSR 20MG", start="2026-11-15")
-    short_ppi[1]["effectivePeriod"]["end"] = "2026-11-29"
-    scenario(
-        "pv-nl-h10-ppi-two-week-course",
-        "Omeprazole for a two-week course (zib MedicationUse with an end date), no magnesium: no PPI card.",
-        "patient-view",
-        [patient(p, "1970-07-07"), vitd_nl(p, 60), egfr(p, 80), *short_ppi],
-        {},
-        ["mg-loss-ppi"],
-        pid=p,
-        shaped_on=NL,
-    )
-    p = "sg-us-h10-17"
+    def below(o: dict[str, Any]) -> dict[str, Any]:
+        """A result stated as below its value ("<5 ng/mL")."""
+        o["valueQuantity"]["comparator"] = "<"
+        return o
+
+    def us_egfr(pid: str, value: float) -> dict[str, Any]:
+        return obs(pid, "62238-1", value, "mL/min/1.73m2", code="mL/min/{1.73_m2}")
+
+    def until(uses: list[dict[str, Any]], end: str) -> list[dict[str, Any]]:
+        """A zib MedicationUse (Medication, statement) with an end date."""
+        uses[1]["effectivePeriod"]["end"] = end
+        return uses
+
+    def mg_lab(p: str) -> list[dict[str, Any]]:
+        return [draft_lab(p, "2601-3", "Magnesium [Moles/volume] in Serum or Plasma")]
+
+    def calcitriol_lab(p: str) -> list[dict[str, Any]]:
+        return [draft_lab(p, "62290-2", "1,25-Dihydroxyvitamin D")]
+
+    # made before the rows' records: their ids are their patients' first, as the scenarios were first written
     course = draft_med(
-        p,
+        "sg-us-h10-17",
         [{"system": ATC, "code": "A11CC05"}],
         "Cholecalciferol 50,000 IU weekly for 8 weeks",
         (50000, "IU", "[iU]"),
@@ -1776,74 +1516,280 @@ def build_h10() -> None:
         "system": UCUM,
         "code": "wk",
     }
-    scenario(
-        "sg-us-h10-vitd-high-dose-course-deficient",
-        "50,000 IU weekly for 8 weeks with 25(OH)D 10 ng/mL: a bounded course for a deficiency, info without cancel.",
-        "order-sign",
-        [
-            patient(p, "1966-06-06", nl=False),
-            obs(p, "62292-8", 10, "ng/mL"),
-            obs(p, "62238-1", 85, "mL/min/1.73m2", code="mL/min/{1.73_m2}"),
-        ],
-        {"vitd-dose-above-ul": "info"},
-        [],
-        pid=p,
-        profile="us-nam-2011",
-        drafts=[course],
-        shaped_on=PDDI,
-        locale="en",
+    short_ppi = until(
+        nl_use("pv-nl-h10-16", "40207", "A02BC01", "OMEPRAZOL CAPSULE MSR 20MG", start="2026-11-15"), "2026-11-29"
     )
-    p = "pv-nl-h10-18"
-    scenario(
-        "pv-nl-h10-age-80-no-test-advice",
-        "Aged 80 without 25(OH)D and no other indication: no test advice (Gezondheidsraad: supplement, not test).",
-        "patient-view",
-        [patient(p, "1946-01-01"), mg(p, 0.85), egfr(p, 70)],
-        {},
-        ["risk-group-testing"],
-        pid=p,
-        shaped_on=NL,
-    )
-    p = "pv-us-h10-19"
-    scenario(
-        "pv-us-h10-coeliac-no-vitd",
-        "Coeliac disease (SNOMED) without 25(OH)D: testing is indicated (malabsorption).",
-        "patient-view",
-        [patient(p, "1985-01-01", nl=False), condition(p, SCT, "396331005", "Celiac disease")],
-        {"risk-group-testing": "info"},
-        [],
-        pid=p,
-        profile="us-nam-2011",
-        shaped_on=US,
-        locale="en",
-    )
-    p = "pv-nl-h10-20"
-    scenario(
-        "pv-nl-h10-alcohol-no-mg",
-        "Alcohol use disorder (ICD-10-NL F10.2) without a magnesium result: magnesium-loss risk, test advice.",
-        "patient-view",
-        [
-            patient(p, "1968-01-01"),
-            condition(p, ICD10NL, "F10.2", "Alcoholafhankelijkheid"),
-            vitd_nl(p, 60),
-            egfr(p, 80),
-        ],
-        {"mg-loss-condition": "info"},
-        [],
-        pid=p,
-        shaped_on=NL,
-    )
-    p = "pv-nl-h10-21"
-    scenario(
-        "pv-nl-h10-alcohol-mg-measured",
-        "Alcohol use disorder with a normal magnesium on file: no magnesium-loss card.",
-        "patient-view",
-        [patient(p, "1968-01-01"), condition(p, ICD10NL, "F10.2", "Alcoholafhankelijkheid"), mg(p, 0.85), egfr(p, 80)],
-        {},
-        ["mg-loss-condition"],
-        pid=p,
-        shaped_on=NL,
-    )
+    pth_high = ("2731-8", 12.5, "pmol/L")
+    # (name, patient id, record, drafts (after the record; None: patient-view), must, must_not, description,
+    # scenario() keywords beside the name's defaults)
+    rows: list[tuple[str, str, Record, Record | None, dict[str, str], list[str], str, dict[str, Any]]] = [
+        (
+            "sg-nl-h10-retest-mg-after-low",
+            "sg-nl-h10-1",
+            lambda p: [patient(p, "1961-04-04"), mg(p, 0.62, date="2026-11-12")],
+            mg_lab,
+            {},
+            ["retest-too-early"],
+            "Magnesium re-ordered 10 days after a low result: follow-up of an abnormal result, no 'too early' card.",
+            {},
+        ),
+        (
+            "sg-nl-h10-retest-mg-after-normal",
+            "sg-nl-h10-2",
+            lambda p: [patient(p, "1961-04-04"), mg(p, 0.85, date="2026-11-12")],
+            mg_lab,
+            {"retest-too-early": "info"},
+            [],
+            "Magnesium re-ordered 10 days after a normal result: 'too early' (info, no cancel suggestion).",
+            {},
+        ),
+        (
+            "sg-us-h10-retest-vitd-after-deficient",
+            "sg-us-h10-3",
+            lambda p: [patient(p, "1958-08-08", nl=False), obs(p, "62292-8", 10, "ng/mL", date="2026-11-01")],
+            lambda p: [draft_lab(p, "62292-8", "25-Hydroxyvitamin D2+D3")],
+            {},
+            ["retest-too-early"],
+            "25(OH)D re-ordered 3 weeks after 10 ng/mL (deficient): no 'too early' card.",
+            {},
+        ),
+        (
+            "pv-nl-h10-vitd-text-below-10",
+            "pv-nl-h10-4",
+            lambda p: [
+                patient(p, "1964-02-10"),
+                text_result(p, "14635-7", "<10", 50, "nmol/l"),
+                mg(p, 0.84),
+                egfr(p, 88),
+            ],
+            None,
+            {"vitd-deficiency": "warning"},
+            ["vitd-insufficiency"],
+            "25(OH)D reported as text '<10' (unit from the lab's nmol/l range): deficient, shown as <10.",
+            {},
+        ),
+        (
+            "pv-us-h10-vitd-comparator-below-5",
+            "pv-us-h10-5",
+            lambda p: [patient(p, "1950-03-03", nl=False), below(obs(p, "62292-8", 5, "ng/mL")), egfr(p, 80)],
+            None,
+            {"vitd-deficiency": "warning"},
+            ["vitd-insufficiency", "risk-group-testing"],
+            "25(OH)D valueQuantity '<5 ng/mL' (< 12.5 nmol/L): deficient under every profile.",
+            {},
+        ),
+        (
+            "pv-nl-h10-vitd-comparator-undecided",
+            "pv-nl-h10-6",
+            lambda p: [patient(p, "1945-03-03"), below(vitd_nl(p, 40)), mg(p, 0.84), egfr(p, 88)],
+            None,
+            {},
+            ["vitd-deficiency", "vitd-insufficiency", "risk-group-testing"],
+            "25(OH)D '<40 nmol/L' under nl-be: deficient or insufficient, undecided: left out and reported; "
+            "it is not 'not measured', so no test advice either.",
+            {"left_out": ["does not decide the vitd25 category"]},
+        ),
+        (
+            "pv-nl-h10-deceased",
+            "pv-nl-h10-7",
+            lambda p: [
+                {**patient(p, "1940-01-01"), "deceasedDateTime": "2026-11-20"},
+                vitd_nl(p, 18),
+                mg(p, 0.6),
+            ],
+            None,
+            {},
+            ["vitd-deficiency", "mg-deficiency", "risk-group-testing"],
+            "Deceased patient (zib Patient.deceasedDateTime) with a deficient 25(OH)D: no cards, the "
+            "extension says why.",
+            {"left_out": ["patient is deceased"]},
+        ),
+        (
+            "pv-us-h10-deceased",
+            "pv-us-h10-8",
+            lambda p: [
+                {**patient(p, "1940-01-01", nl=False), "deceasedBoolean": True},
+                obs(p, "19123-9", 1.2, "mg/dL", low=1.6, high=2.6),
+            ],
+            None,
+            {},
+            ["mg-deficiency"],
+            "Deceased patient (US Core deceasedBoolean) with low magnesium: no cards.",
+            {"left_out": ["patient is deceased"]},
+        ),
+        (
+            "pv-nl-h10-vitd-deficient-on-colecalciferol",
+            "pv-nl-h10-9",
+            lambda p: [
+                patient(p, "1964-02-10"),
+                vitd_nl(p, 22),
+                mg(p, 0.84),
+                egfr(p, 88),
+                *nl_use(p, "12345", "A11CC05", "Colecalciferol 800 IE tablet"),
+            ],
+            None,
+            {"vitd-deficiency": "warning"},
+            ["vitd-insufficiency"],
+            "25(OH)D 22 nmol/L while colecalciferol is active: 'review dose and adherence', no second "
+            "product proposed.",
+            {},
+        ),
+        (
+            "pv-us-h10-vitd-deficient-hypercalcaemia",
+            "pv-us-h10-10",
+            lambda p: [
+                patient(p, "1955-05-05", nl=False),
+                obs(p, "62292-8", 15, "ng/mL"),
+                obs(p, "17861-6", 11.0, "mg/dL", low=8.5, high=10.2),
+                us_egfr(p, 80),
+            ],
+            None,
+            {"vitd-deficiency": "warning"},
+            [],
+            "25(OH)D 15 ng/mL with calcium 11.0 mg/dL above the lab's range: 'do not start vitamin D'.",
+            {},
+        ),
+        (
+            "pv-nl-h10-mg-low-egfr-25",
+            "pv-nl-h10-11",
+            lambda p: [patient(p, "1944-04-04"), mg(p, 0.60), egfr(p, 25), vitd_nl(p, 70)],
+            None,
+            {"mg-deficiency": "warning"},
+            [],
+            "Magnesium 0.60 mmol/L with eGFR 25: low-magnesium card without an oral start (kidney-aware).",
+            {},
+        ),
+        (
+            "sg-nl-h10-125d-sarcoidosis",
+            "sg-nl-h10-12",
+            lambda p: [patient(p, "1970-03-03"), condition(p, ICD10NL, "D86.0", "Sarcoïdose van long")],
+            calcitriol_lab,
+            {},
+            ["test-125d-not-status"],
+            "1,25(OH)2D ordered with sarcoidosis (ICD-10-NL D86.0): indicated, no card.",
+            {},
+        ),
+        (
+            "sg-us-h10-125d-egfr-25-uncoded",
+            "sg-us-h10-13",
+            lambda p: [patient(p, "1950-03-03", nl=False), us_egfr(p, 25)],
+            calcitriol_lab,
+            {},
+            ["test-125d-not-status"],
+            "1,25(OH)2D ordered with eGFR 25 and no coded CKD: indicated, no card.",
+            {},
+        ),
+        (
+            "pv-nl-h10-pth-high-calcium-high",
+            "pv-nl-h10-14",
+            lambda p: [
+                patient(p, "1958-06-06"),
+                vitd_nl(p, 25),
+                obs(p, *pth_high, low=1.6, high=6.9),
+                obs(p, "2000-8", 2.80, "mmol/l", low=2.20, high=2.60),
+                egfr(p, 75),
+            ],
+            None,
+            {"pth-high-calcium-high": "warning"},
+            ["secondary-hyperparathyroidism"],
+            "PTH raised with calcium raised and 25(OH)D 25 nmol/L: primary hyperparathyroidism suspected, "
+            "not secondary.",
+            {},
+        ),
+        (
+            "pv-nl-h10-pth-high-calcium-normal",
+            "pv-nl-h10-15",
+            lambda p: [
+                patient(p, "1958-06-06"),
+                vitd_nl(p, 25),
+                obs(p, *pth_high, low=1.6, high=6.9),
+                obs(p, "2000-8", 2.35, "mmol/l", low=2.20, high=2.60),
+                egfr(p, 75),
+            ],
+            None,
+            {"secondary-hyperparathyroidism": "info", "vitd-deficiency": "warning"},
+            ["pth-high-calcium-high"],
+            "PTH raised, calcium normal, 25(OH)D 25 nmol/L: secondary hyperparathyroidism, not the referral card.",
+            {},
+        ),
+        (
+            "pv-nl-h10-ppi-two-week-course",
+            "pv-nl-h10-16",
+            lambda p: [patient(p, "1970-07-07"), vitd_nl(p, 60), egfr(p, 80), *short_ppi],
+            None,
+            {},
+            ["mg-loss-ppi"],
+            "Omeprazole for a two-week course (zib MedicationUse with an end date), no magnesium: no PPI card.",
+            {},
+        ),
+        (
+            "sg-us-h10-vitd-high-dose-course-deficient",
+            "sg-us-h10-17",
+            lambda p: [patient(p, "1966-06-06", nl=False), obs(p, "62292-8", 10, "ng/mL"), us_egfr(p, 85)],
+            lambda p: [course],
+            {"vitd-dose-above-ul": "info"},
+            [],
+            "50,000 IU weekly for 8 weeks with 25(OH)D 10 ng/mL: a bounded course for a deficiency, info "
+            "without cancel.",
+            {"profile": "us-nam-2011"},
+        ),
+        (
+            "pv-nl-h10-age-80-no-test-advice",
+            "pv-nl-h10-18",
+            lambda p: [patient(p, "1946-01-01"), mg(p, 0.85), egfr(p, 70)],
+            None,
+            {},
+            ["risk-group-testing"],
+            "Aged 80 without 25(OH)D and no other indication: no test advice (Gezondheidsraad: supplement, not test).",
+            {},
+        ),
+        (
+            "pv-us-h10-coeliac-no-vitd",
+            "pv-us-h10-19",
+            lambda p: [patient(p, "1985-01-01", nl=False), condition(p, SCT, "396331005", "Celiac disease")],
+            None,
+            {"risk-group-testing": "info"},
+            [],
+            "Coeliac disease (SNOMED) without 25(OH)D: testing is indicated (malabsorption).",
+            {"profile": "us-nam-2011"},
+        ),
+        (
+            "pv-nl-h10-alcohol-no-mg",
+            "pv-nl-h10-20",
+            lambda p: [
+                patient(p, "1968-01-01"),
+                condition(p, ICD10NL, "F10.2", "Alcoholafhankelijkheid"),
+                vitd_nl(p, 60),
+                egfr(p, 80),
+            ],
+            None,
+            {"mg-loss-condition": "info"},
+            [],
+            "Alcohol use disorder (ICD-10-NL F10.2) without a magnesium result: magnesium-loss risk, test advice.",
+            {},
+        ),
+        (
+            "pv-nl-h10-alcohol-mg-measured",
+            "pv-nl-h10-21",
+            lambda p: [
+                patient(p, "1968-01-01"),
+                condition(p, ICD10NL, "F10.2", "Alcoholafhankelijkheid"),
+                mg(p, 0.85),
+                egfr(p, 80),
+            ],
+            None,
+            {},
+            ["mg-loss-condition"],
+            "Alcohol use disorder with a normal magnesium on file: no magnesium-loss card.",
+            {},
+        ),
+    ]
+    for name, p, record, drafts, must, must_not, description, more in rows:
+        resources = record(p)  # before the drafts: the ids as the scenarios were first written
+        shaped_on = PDDI if drafts else US if "-us-" in name else NL
+        probe(
+            name, p, drafts(p) if drafts else None, resources, must, must_not, description, shaped_on=shaped_on, **more
+        )
 
 
 def h18_nl_use(
@@ -2215,361 +2161,255 @@ def build_h18_interactions() -> None:
             pid, "2000-8", value, "mmol/L", low=2.15, high=2.55, display="Calcium [Moles/volume] in Serum or Plasma"
         )
 
-    # doxycycline ordered, magnesium in use (the probe: "Magnesium gescheiden innemen van ?")
-    p = "os-nl-h18-40"
-    doxy = draft_med(
-        p, [{"system": ATC, "code": "J01AA02", "display": "doxycycline"}], "Doxycycline 100 mg", (100, "mg", "mg")
-    )
-    scenario(
-        "os-nl-h18-doxy-ordered-mg-in-use",
-        "Doxycycline selected while magnesium oxide is in use: the card names doxycycline and magnesium oxide.",
-        "order-select",
-        [patient(p, "1970-01-20"), egfr(p, 90), *nl_use(p, "990040", "A12CC10", "MAGNESIUMOXIDE 250MG TABLET")],
-        {"mg-chelation-spacing": "info"},
-        [],
-        pid=p,
-        drafts=[doxy],
-        selections=[f"MedicationRequest/{doxy['id']}"],
-        shaped_on=NL,
-    )
-    # magnesium ordered, doxycycline in use
-    p = "sg-nl-h18-41"
-    mgo = draft_med(
-        p, [{"system": ATC, "code": "A12CC10", "display": "magnesiumoxide"}], "Magnesiumoxide 250 mg", (250, "mg", "mg")
-    )
-    scenario(
-        "sg-nl-h18-mg-ordered-doxy-in-use",
-        "Magnesium oxide ordered while doxycycline is in use: the same card, named from the other side.",
-        "order-sign",
-        [patient(p, "1970-01-20"), egfr(p, 90), *nl_use(p, "990041", "J01AA02", "DOXYCYCLINE 100MG TABLET")],
-        {"mg-chelation-spacing": "info"},
-        [],
-        pid=p,
-        drafts=[mgo],
-        shaped_on=NL,
-    )
-    # moxifloxacin ordered, magnesium hydroxide in use: moxifloxacin's own spacing (4 h / 8 h)
-    p = "os-us-h18-42"
-    moxi = draft_med(
-        p,
-        [{"system": RXNORM, "code": "139462", "display": "moxifloxacin"}],
-        "moxifloxacin 400 MG oral tablet",
-        (400, "mg", "mg"),
-    )
-    scenario(
-        "os-us-h18-moxi-ordered-mg-in-use",
-        "Moxifloxacin selected with magnesium hydroxide in use: 4 hours before or 8 hours after "
-        "(not ciprofloxacin's 2/6).",
-        "order-select",
-        [patient(p, "1966-03-03", nl=False), us_active(p, "magnesium hydroxide 400 MG per 5 ML oral suspension")],
-        {"mg-chelation-spacing": "info"},
-        [],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[moxi],
-        selections=[f"MedicationRequest/{moxi['id']}"],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    # moxifloxacin with calcium only: its label reports no effect of calcium -> quiet
-    p = "os-us-h18-43"
-    moxi = draft_med(
-        p,
-        [{"system": RXNORM, "code": "139462", "display": "moxifloxacin"}],
-        "moxifloxacin 400 MG oral tablet",
-        (400, "mg", "mg"),
-    )
-    scenario(
-        "os-us-h18-moxi-with-calcium-quiet",
-        "Moxifloxacin selected with calcium carbonate in use: the moxifloxacin label reports no effect of "
-        "calcium, no card.",
-        "order-select",
-        [patient(p, "1966-03-03", nl=False), us_active(p, "calcium carbonate 500 MG chewable tablet")],
-        {},
-        ["mg-chelation-spacing"],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[moxi],
-        selections=[f"MedicationRequest/{moxi['id']}"],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    # calcium + vitamin D ordered, levothyroxine in use: calcium as the binding partner
-    p = "sg-us-h18-44"
-    cad = draft_med(p, [], "calcium carbonate 1250 MG / cholecalciferol 400 UNT chewable tablet", None)
-    scenario(
-        "sg-us-h18-calcium-d-ordered-levothyroxine-in-use",
-        "Calcium carbonate + vitamin D ordered with levothyroxine in use: levothyroxine at least 4 hours "
-        "apart from the calcium.",
-        "order-sign",
-        [
-            patient(p, "1949-04-04", nl=False),
-            ca(p, 2.3),
-            us_active(
-                p,
-                "levothyroxine sodium 0.1 MG oral tablet",
-                [{"system": RXNORM, "code": "10582", "display": "levothyroxine"}],
-            ),
-        ],
-        {"mg-chelation-spacing": "info"},
-        [],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[cad],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    # dolutegravir ordered, magnesium antacid in use
-    p = "os-nl-h18-45"
-    dtg = draft_med(
-        p, [{"system": ATC, "code": "J05AJ03", "display": "dolutegravir"}], "Dolutegravir 50 mg", (50, "mg", "mg")
-    )
-    scenario(
-        "os-nl-h18-dolutegravir-ordered-antacid-in-use",
-        "Dolutegravir selected with magaldrate in use: 2 hours before or 6 hours after (dolutegravir label).",
-        "order-select",
-        [patient(p, "1985-05-05"), *nl_use(p, "990045", "A02AD02", "MAGALDRAAT 800MG KAUWTABLET")],
-        {"mg-chelation-spacing": "info"},
-        [],
-        pid=p,
-        drafts=[dtg],
-        selections=[f"MedicationRequest/{dtg['id']}"],
-        shaped_on=NL,
-    )
-    # penicillamine ordered, magnesium in use (NL zib shape): the label's one hour apart from any other drug
-    p = "os-nl-h18-60"
-    pen = draft_med(
-        p, [{"system": ATC, "code": "M01CC01", "display": "penicillamine"}], "Penicillamine 250 mg", (250, "mg", "mg")
-    )
-    scenario(
-        "os-nl-h18-penicillamine-ordered-mg-in-use",
-        "Penicillamine selected with magnesium citrate in use: at least one hour apart (penicillamine label).",
-        "order-select",
-        [patient(p, "1975-08-08"), egfr(p, 85), *nl_use(p, "990060", "A12CC04", "MAGNESIUMCITRAAT 400MG TABLET")],
-        {"mg-chelation-spacing": "info"},
-        [],
-        pid=p,
-        drafts=[pen],
-        selections=[f"MedicationRequest/{pen['id']}"],
-        shaped_on=NL,
-    )
-    # magnesium ordered, penicillamine in use (US Core shape, named in text: no RxNorm ingredient code verified)
-    p = "sg-us-h18-61"
-    mgo_us = draft_med(p, [], "magnesium oxide 400 MG oral tablet", (400, "mg", "mg"))
-    scenario(
-        "sg-us-h18-mg-ordered-penicillamine-in-use",
-        "Magnesium oxide ordered with penicillamine (Cuprimine) active: at least one hour apart (penicillamine label).",
-        "order-sign",
-        [
-            patient(p, "1968-09-09", nl=False),
-            obs(p, "62238-1", 80, "mL/min/1.73m2", code="mL/min/{1.73_m2}"),
-            us_active(p, "penicillamine 250 MG oral capsule [Cuprimine]"),
-        ],
-        {"mg-chelation-spacing": "info"},
-        [],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[mgo_us],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    # alendronate ordered, magnesium in use
-    p = "sg-nl-h18-46"
-    aln = draft_med(
-        p,
-        [{"system": ATC, "code": "M05BA04", "display": "alendroninezuur"}],
-        "Alendroninezuur 70 mg",
-        (70, "mg", "mg"),
-        1,
-        1,
-        "wk",
-    )
-    scenario(
-        "sg-nl-h18-alendronate-ordered-mg-in-use",
-        "Alendronate ordered with magnesium in use: on an empty stomach, magnesium at another time of day.",
-        "order-sign",
-        [patient(p, "1952-06-06"), egfr(p, 70), *nl_use(p, "990046", "A12CC04", "MAGNESIUMCITRAAT 400MG TABLET")],
-        {"mg-chelation-spacing": "info"},
-        [],
-        pid=p,
-        drafts=[aln],
-        shaped_on=NL,
-    )
-    # colestyramine ordered, vitamin D in use: its own advice, not orlistat's
-    p = "sg-nl-h18-47"
-    cho = draft_med(
-        p, [{"system": ATC, "code": "C10AC01", "display": "colestyramine"}], "Colestyramine 4 g", (4, "g", "g")
-    )
-    scenario(
-        "sg-nl-h18-colestyramine-ordered-vitd-in-use",
-        "Colestyramine ordered with colecalciferol in use: the sequestrant's own advice (not orlistat's 2 hours).",
-        "order-sign",
-        [patient(p, "1958-07-07"), *nl_use(p, "990047", "A11CC05", "COLECALCIFEROL TABLET 25UG")],
-        {"vitd-absorption-interaction": "info"},
-        [],
-        pid=p,
-        drafts=[cho],
-        shaped_on=NL,
-    )
-    # furosemide ordered with magnesium already low
-    p = "sg-nl-h18-48"
-    furo = draft_med(
-        p, [{"system": ATC, "code": "C03CA01", "display": "furosemide"}], "Furosemide 40 mg", (40, "mg", "mg")
-    )
-    scenario(
-        "sg-nl-h18-furosemide-ordered-mg-low",
-        "Furosemide ordered while magnesium is 0.58 mmol/l (below the lab's range): warning with the value "
-        "(before: the order rule fired only when magnesium was unmeasured).",
-        "order-sign",
-        [patient(p, "1940-08-08"), mg(p, 0.58), egfr(p, 55)],
-        {"mg-loss-diuretic": "warning"},
-        [],
-        pid=p,
-        drafts=[furo],
-        shaped_on=NL,
-    )
-    # PPI ordered with magnesium already low (US)
-    p = "sg-us-h18-49"
-    ppi = draft_med(
-        p,
-        [{"system": RXNORM, "code": "7646", "display": "omeprazole"}],
-        "omeprazole 20 MG delayed release capsule",
-        (20, "mg", "mg"),
-    )
-    scenario(
-        "sg-us-h18-ppi-ordered-mg-low",
-        "Omeprazole ordered while magnesium is 1.4 mg/dL (below range): warning.",
-        "order-sign",
-        [patient(p, "1950-09-09", nl=False), obs(p, "19123-9", 1.4, "mg/dL", low=1.6, high=2.6)],
-        {"mg-loss-ppi": "warning"},
-        [],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[ppi],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    # digoxin ordered with low potassium (US) and with low magnesium (NL); normal values stay quiet
-    p = "sg-us-h18-50"
-    dig = draft_med(
-        p,
-        [{"system": ATC, "code": "C01AA05", "display": "digoxin"}],
-        "digoxin 0.125 MG oral tablet",
-        (0.125, "mg", "mg"),
-    )
-    scenario(
-        "sg-us-h18-digoxin-ordered-k-low",
-        "Digoxin ordered with potassium 3.1 mmol/L: warning citing the digoxin label.",
-        "order-sign",
-        [patient(p, "1938-10-10", nl=False), k(p, 3.1), obs(p, "19123-9", 2.0, "mg/dL", low=1.6, high=2.6)],
-        {"digoxin-electrolytes": "warning"},
-        [],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[dig],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "sg-nl-h18-51"
-    dig = draft_med(
-        p, [{"system": ATC, "code": "C01AA05", "display": "digoxine"}], "Digoxine 0,125 mg", (0.125, "mg", "mg")
-    )
-    scenario(
-        "sg-nl-h18-digoxin-ordered-mg-low",
-        "Digoxine ordered with magnesium 0.62 mmol/l: warning.",
-        "order-sign",
-        [patient(p, "1938-10-10"), mg(p, 0.62), k(p, 4.2)],
-        {"digoxin-electrolytes": "warning"},
-        [],
-        pid=p,
-        drafts=[dig],
-        shaped_on=NL,
-    )
-    p = "sg-nl-h18-52"
-    dig = draft_med(
-        p, [{"system": ATC, "code": "C01AA05", "display": "digoxine"}], "Digoxine 0,125 mg", (0.125, "mg", "mg")
-    )
-    scenario(
-        "sg-nl-h18-digoxin-ordered-normal-quiet",
-        "Digoxine ordered with normal magnesium and potassium: no electrolyte card.",
-        "order-sign",
-        [patient(p, "1938-10-10"), mg(p, 0.85), k(p, 4.2)],
-        {},
-        ["digoxin-electrolytes"],
-        pid=p,
-        drafts=[dig],
-        shaped_on=NL,
-    )
-    p = "pv-nl-h18-53"
-    scenario(
-        "pv-nl-h18-digoxin-active-mg-low",
-        "Digoxine in use with magnesium 0.61 mmol/l at patient view: warning.",
-        "patient-view",
-        [patient(p, "1938-10-10"), mg(p, 0.61), k(p, 4.4), *nl_use(p, "990053", "C01AA05", "DIGOXINE 0,125MG TABLET")],
-        {"digoxin-electrolytes": "warning"},
-        [],
-        pid=p,
-        shaped_on=NL,
-    )
-    # thiazide ordered with calcium + vitamin D in use: calcium above range -> warning; unmeasured -> info
-    p = "sg-nl-h18-54"
-    hctz = draft_med(
-        p,
-        [{"system": ATC, "code": "C03AA03", "display": "hydrochloorthiazide"}],
-        "Hydrochloorthiazide 12,5 mg",
-        (12.5, "mg", "mg"),
-    )
-    cad = nl_use(p, "990054", "A12AX", "CALCI-CHEW D3 KAUWTABLET 500MG/400IE")
-    scenario(
-        "sg-nl-h18-thiazide-ordered-calcium-d-ca-high",
-        "Hydrochlorothiazide ordered with calcium + vitamin D in use and calcium 2.62 mmol/l (above range): "
-        "hypercalcaemia warning.",
-        "order-sign",
-        [patient(p, "1945-11-11"), ca(p, 2.62), *cad],
-        {"thiazide-hypercalcaemia": "warning"},
-        [],
-        pid=p,
-        drafts=[hctz],
-        shaped_on=NL,
-    )
-    p = "sg-us-h18-55"
-    hctz = draft_med(
-        p,
-        [{"system": RXNORM, "code": "5487", "display": "hydrochlorothiazide"}],
-        "hydrochlorothiazide 25 MG oral tablet",
-        (25, "mg", "mg"),
-    )
-    scenario(
-        "sg-us-h18-thiazide-ordered-calcitriol-ca-unmeasured",
-        "Hydrochlorothiazide ordered with calcitriol in use and no calcium result: info with a calcium order.",
-        "order-sign",
-        [patient(p, "1947-12-12", nl=False), us_active(p, "calcitriol 0.25 MCG oral capsule")],
-        {"thiazide-hypercalcaemia": "info"},
-        [],
-        pid=p,
-        profile="us-endocrine-2011",
-        drafts=[hctz],
-        shaped_on=PDDI,
-        locale="en",
-    )
-    p = "sg-nl-h18-56"
-    hctz = draft_med(
-        p,
-        [{"system": ATC, "code": "C03AA03", "display": "hydrochloorthiazide"}],
-        "Hydrochloorthiazide 12,5 mg",
-        (12.5, "mg", "mg"),
-    )
-    scenario(
-        "sg-nl-h18-thiazide-ordered-calcium-normal-quiet",
-        "Hydrochlorothiazide ordered with calcium + vitamin D in use and calcium 2.35 mmol/l: no hypercalcaemia card.",
-        "order-sign",
-        [patient(p, "1945-11-11"), ca(p, 2.35), *nl_use(p, "990056", "A12AX", "CALCI-CHEW D3 KAUWTABLET 500MG/400IE")],
-        {},
-        ["thiazide-hypercalcaemia"],
-        pid=p,
-        drafts=[hctz],
-        shaped_on=NL,
-    )
+    def mg_us(pid: str, value: float) -> dict[str, Any]:
+        return obs(pid, "19123-9", value, "mg/dL", low=1.6, high=2.6)
+
+    def atc(code: str, display: str) -> list[dict[str, str]]:
+        return [{"system": ATC, "code": code, "display": display}]
+
+    def rxnorm(code: str, display: str) -> list[dict[str, str]]:
+        return [{"system": RXNORM, "code": code, "display": display}]
+
+    moxifloxacin = (rxnorm("139462", "moxifloxacin"), "moxifloxacin 400 MG oral tablet", (400, "mg", "mg"))
+    digoxine = (atc("C01AA05", "digoxine"), "Digoxine 0,125 mg", (0.125, "mg", "mg"))
+    hctz_nl = (atc("C03AA03", "hydrochloorthiazide"), "Hydrochloorthiazide 12,5 mg", (12.5, "mg", "mg"))
+    calci_chew = ("A12AX", "CALCI-CHEW D3 KAUWTABLET 500MG/400IE")
+
+    def calcium_d_first(p: str, birth: str, calcium: float) -> list[dict[str, Any]]:
+        """The product's ids before the lab's, in the order the scenario was first written (ids stay as they were)."""
+        use = nl_use(p, "990054", *calci_chew)
+        return [patient(p, birth), ca(p, calcium), *use]
+
+    # (name, patient id, what is ordered (None: patient-view), the record, must, must_not, description)
+    probes: list[tuple[str, str, Ordered | None, Record, dict[str, str], list[str], str]] = [
+        # doxycycline ordered, magnesium in use (the probe: "Magnesium gescheiden innemen van ?")
+        (
+            "os-nl-h18-doxy-ordered-mg-in-use",
+            "os-nl-h18-40",
+            (atc("J01AA02", "doxycycline"), "Doxycycline 100 mg", (100, "mg", "mg")),
+            lambda p: [
+                patient(p, "1970-01-20"),
+                egfr(p, 90),
+                *nl_use(p, "990040", "A12CC10", "MAGNESIUMOXIDE 250MG TABLET"),
+            ],
+            {"mg-chelation-spacing": "info"},
+            [],
+            "Doxycycline selected while magnesium oxide is in use: the card names doxycycline and magnesium oxide.",
+        ),
+        # magnesium ordered, doxycycline in use
+        (
+            "sg-nl-h18-mg-ordered-doxy-in-use",
+            "sg-nl-h18-41",
+            (atc("A12CC10", "magnesiumoxide"), "Magnesiumoxide 250 mg", (250, "mg", "mg")),
+            lambda p: [
+                patient(p, "1970-01-20"),
+                egfr(p, 90),
+                *nl_use(p, "990041", "J01AA02", "DOXYCYCLINE 100MG TABLET"),
+            ],
+            {"mg-chelation-spacing": "info"},
+            [],
+            "Magnesium oxide ordered while doxycycline is in use: the same card, named from the other side.",
+        ),
+        # moxifloxacin ordered, magnesium hydroxide in use: moxifloxacin's own spacing (4 h / 8 h)
+        (
+            "os-us-h18-moxi-ordered-mg-in-use",
+            "os-us-h18-42",
+            moxifloxacin,
+            lambda p: [
+                patient(p, "1966-03-03", nl=False),
+                us_active(p, "magnesium hydroxide 400 MG per 5 ML oral suspension"),
+            ],
+            {"mg-chelation-spacing": "info"},
+            [],
+            "Moxifloxacin selected with magnesium hydroxide in use: 4 hours before or 8 hours after "
+            "(not ciprofloxacin's 2/6).",
+        ),
+        # moxifloxacin with calcium only: its label reports no effect of calcium -> quiet
+        (
+            "os-us-h18-moxi-with-calcium-quiet",
+            "os-us-h18-43",
+            moxifloxacin,
+            lambda p: [patient(p, "1966-03-03", nl=False), us_active(p, "calcium carbonate 500 MG chewable tablet")],
+            {},
+            ["mg-chelation-spacing"],
+            "Moxifloxacin selected with calcium carbonate in use: the moxifloxacin label reports no effect of "
+            "calcium, no card.",
+        ),
+        # calcium + vitamin D ordered, levothyroxine in use: calcium as the binding partner
+        (
+            "sg-us-h18-calcium-d-ordered-levothyroxine-in-use",
+            "sg-us-h18-44",
+            ([], "calcium carbonate 1250 MG / cholecalciferol 400 UNT chewable tablet", None),
+            lambda p: [
+                patient(p, "1949-04-04", nl=False),
+                ca(p, 2.3),
+                us_active(p, "levothyroxine sodium 0.1 MG oral tablet", rxnorm("10582", "levothyroxine")),
+            ],
+            {"mg-chelation-spacing": "info"},
+            [],
+            "Calcium carbonate + vitamin D ordered with levothyroxine in use: levothyroxine at least 4 hours "
+            "apart from the calcium.",
+        ),
+        # dolutegravir ordered, magnesium antacid in use
+        (
+            "os-nl-h18-dolutegravir-ordered-antacid-in-use",
+            "os-nl-h18-45",
+            (atc("J05AJ03", "dolutegravir"), "Dolutegravir 50 mg", (50, "mg", "mg")),
+            lambda p: [patient(p, "1985-05-05"), *nl_use(p, "990045", "A02AD02", "MAGALDRAAT 800MG KAUWTABLET")],
+            {"mg-chelation-spacing": "info"},
+            [],
+            "Dolutegravir selected with magaldrate in use: 2 hours before or 6 hours after (dolutegravir label).",
+        ),
+        # penicillamine ordered, magnesium in use (NL zib shape): the label's one hour apart from any other drug
+        (
+            "os-nl-h18-penicillamine-ordered-mg-in-use",
+            "os-nl-h18-60",
+            (atc("M01CC01", "penicillamine"), "Penicillamine 250 mg", (250, "mg", "mg")),
+            lambda p: [
+                patient(p, "1975-08-08"),
+                egfr(p, 85),
+                *nl_use(p, "990060", "A12CC04", "MAGNESIUMCITRAAT 400MG TABLET"),
+            ],
+            {"mg-chelation-spacing": "info"},
+            [],
+            "Penicillamine selected with magnesium citrate in use: at least one hour apart (penicillamine label).",
+        ),
+        # magnesium ordered, penicillamine in use (US Core shape, named in text: no RxNorm ingredient code verified)
+        (
+            "sg-us-h18-mg-ordered-penicillamine-in-use",
+            "sg-us-h18-61",
+            ([], "magnesium oxide 400 MG oral tablet", (400, "mg", "mg")),
+            lambda p: [
+                patient(p, "1968-09-09", nl=False),
+                obs(p, "62238-1", 80, "mL/min/1.73m2", code="mL/min/{1.73_m2}"),
+                us_active(p, "penicillamine 250 MG oral capsule [Cuprimine]"),
+            ],
+            {"mg-chelation-spacing": "info"},
+            [],
+            "Magnesium oxide ordered with penicillamine (Cuprimine) active: at least one hour apart (penicillamine "
+            "label).",
+        ),
+        # alendronate ordered, magnesium in use
+        (
+            "sg-nl-h18-alendronate-ordered-mg-in-use",
+            "sg-nl-h18-46",
+            (atc("M05BA04", "alendroninezuur"), "Alendroninezuur 70 mg", (70, "mg", "mg"), 1, 1, "wk"),
+            lambda p: [
+                patient(p, "1952-06-06"),
+                egfr(p, 70),
+                *nl_use(p, "990046", "A12CC04", "MAGNESIUMCITRAAT 400MG TABLET"),
+            ],
+            {"mg-chelation-spacing": "info"},
+            [],
+            "Alendronate ordered with magnesium in use: on an empty stomach, magnesium at another time of day.",
+        ),
+        # colestyramine ordered, vitamin D in use: its own advice, not orlistat's
+        (
+            "sg-nl-h18-colestyramine-ordered-vitd-in-use",
+            "sg-nl-h18-47",
+            (atc("C10AC01", "colestyramine"), "Colestyramine 4 g", (4, "g", "g")),
+            lambda p: [patient(p, "1958-07-07"), *nl_use(p, "990047", "A11CC05", "COLECALCIFEROL TABLET 25UG")],
+            {"vitd-absorption-interaction": "info"},
+            [],
+            "Colestyramine ordered with colecalciferol in use: the sequestrant's own advice (not orlistat's 2 hours).",
+        ),
+        # furosemide ordered with magnesium already low
+        (
+            "sg-nl-h18-furosemide-ordered-mg-low",
+            "sg-nl-h18-48",
+            (atc("C03CA01", "furosemide"), "Furosemide 40 mg", (40, "mg", "mg")),
+            lambda p: [patient(p, "1940-08-08"), mg(p, 0.58), egfr(p, 55)],
+            {"mg-loss-diuretic": "warning"},
+            [],
+            "Furosemide ordered while magnesium is 0.58 mmol/l (below the lab's range): warning with the value "
+            "(before: the order rule fired only when magnesium was unmeasured).",
+        ),
+        # PPI ordered with magnesium already low (US)
+        (
+            "sg-us-h18-ppi-ordered-mg-low",
+            "sg-us-h18-49",
+            (rxnorm("7646", "omeprazole"), "omeprazole 20 MG delayed release capsule", (20, "mg", "mg")),
+            lambda p: [patient(p, "1950-09-09", nl=False), mg_us(p, 1.4)],
+            {"mg-loss-ppi": "warning"},
+            [],
+            "Omeprazole ordered while magnesium is 1.4 mg/dL (below range): warning.",
+        ),
+        # digoxin ordered with low potassium (US) and with low magnesium (NL); normal values stay quiet
+        (
+            "sg-us-h18-digoxin-ordered-k-low",
+            "sg-us-h18-50",
+            (atc("C01AA05", "digoxin"), "digoxin 0.125 MG oral tablet", (0.125, "mg", "mg")),
+            lambda p: [patient(p, "1938-10-10", nl=False), k(p, 3.1), mg_us(p, 2.0)],
+            {"digoxin-electrolytes": "warning"},
+            [],
+            "Digoxin ordered with potassium 3.1 mmol/L: warning citing the digoxin label.",
+        ),
+        (
+            "sg-nl-h18-digoxin-ordered-mg-low",
+            "sg-nl-h18-51",
+            digoxine,
+            lambda p: [patient(p, "1938-10-10"), mg(p, 0.62), k(p, 4.2)],
+            {"digoxin-electrolytes": "warning"},
+            [],
+            "Digoxine ordered with magnesium 0.62 mmol/l: warning.",
+        ),
+        (
+            "sg-nl-h18-digoxin-ordered-normal-quiet",
+            "sg-nl-h18-52",
+            digoxine,
+            lambda p: [patient(p, "1938-10-10"), mg(p, 0.85), k(p, 4.2)],
+            {},
+            ["digoxin-electrolytes"],
+            "Digoxine ordered with normal magnesium and potassium: no electrolyte card.",
+        ),
+        (
+            "pv-nl-h18-digoxin-active-mg-low",
+            "pv-nl-h18-53",
+            None,
+            lambda p: [
+                patient(p, "1938-10-10"),
+                mg(p, 0.61),
+                k(p, 4.4),
+                *nl_use(p, "990053", "C01AA05", "DIGOXINE 0,125MG TABLET"),
+            ],
+            {"digoxin-electrolytes": "warning"},
+            [],
+            "Digoxine in use with magnesium 0.61 mmol/l at patient view: warning.",
+        ),
+        # thiazide ordered with calcium + vitamin D in use: calcium above range -> warning; unmeasured -> info
+        (
+            "sg-nl-h18-thiazide-ordered-calcium-d-ca-high",
+            "sg-nl-h18-54",
+            hctz_nl,
+            lambda p: calcium_d_first(p, "1945-11-11", 2.62),
+            {"thiazide-hypercalcaemia": "warning"},
+            [],
+            "Hydrochlorothiazide ordered with calcium + vitamin D in use and calcium 2.62 mmol/l (above range): "
+            "hypercalcaemia warning.",
+        ),
+        (
+            "sg-us-h18-thiazide-ordered-calcitriol-ca-unmeasured",
+            "sg-us-h18-55",
+            (rxnorm("5487", "hydrochlorothiazide"), "hydrochlorothiazide 25 MG oral tablet", (25, "mg", "mg")),
+            lambda p: [patient(p, "1947-12-12", nl=False), us_active(p, "calcitriol 0.25 MCG oral capsule")],
+            {"thiazide-hypercalcaemia": "info"},
+            [],
+            "Hydrochlorothiazide ordered with calcitriol in use and no calcium result: info with a calcium order.",
+        ),
+        (
+            "sg-nl-h18-thiazide-ordered-calcium-normal-quiet",
+            "sg-nl-h18-56",
+            hctz_nl,
+            lambda p: [patient(p, "1945-11-11"), ca(p, 2.35), *nl_use(p, "990056", *calci_chew)],
+            {},
+            ["thiazide-hypercalcaemia"],
+            "Hydrochlorothiazide ordered with calcium + vitamin D in use and calcium 2.35 mmol/l: no hypercalcaemia "
+            "card.",
+        ),
+    ]
+    for name, p, ordered, record, must, must_not, description in probes:
+        drafts = [draft_med(p, *ordered)] if ordered else None  # the draft first: its id is the patient's first
+        probe(name, p, drafts, record(p), must, must_not, description, shaped_on=PDDI if "-us-" in name else NL)
 
 
 # --- issue 18, clinical review of 2026.6.0 (h18b): findings F08, F10, F11, F12, F17, F25, N1/N2 ------------
