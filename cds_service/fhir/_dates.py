@@ -24,6 +24,23 @@ def to_datetime(value: Any) -> datetime | None:
     return None
 
 
+def observation_time(resource: Any) -> Any:
+    """When an observation holds, as sent: the one order it is read in everywhere (issue 17).
+
+    effectiveDateTime, effectiveInstant, effectivePeriod.start, then issued. `resource` is the raw JSON (selection,
+    the fixture FHIR server's sort) or the validated model (the facts step); `to_datetime` reads either value.
+    """
+    if isinstance(resource, dict):
+        period = resource.get("effectivePeriod")
+        start = period.get("start") if isinstance(period, dict) else None
+        found = resource.get("effectiveDateTime") or resource.get("effectiveInstant") or start
+        return found or resource.get("issued")
+    period = getattr(resource, "effectivePeriod", None)
+    start = getattr(period, "start", None) if period is not None else None
+    found = getattr(resource, "effectiveDateTime", None) or getattr(resource, "effectiveInstant", None) or start
+    return found or getattr(resource, "issued", None)
+
+
 def age_years(birth: date, now: datetime) -> float:
     today = now.date()
     years = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))

@@ -26,7 +26,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.errors import Issue, ServiceError, json_path
-from cds_service.fhir._dates import to_datetime
+from cds_service.fhir._dates import observation_time, to_datetime
 from cds_service.fhir._lab_values import LabValue, read_value
 from cds_service.fhir.prefetch import Prefetched
 from cds_service.fhir.validated_cache import ValidatedCache
@@ -47,6 +47,8 @@ class ParsedRecord:
 
     patient: Patient | None = None
     observations: list[Observation] = field(default_factory=list)
+    lab_analytes: list[str] = field(default_factory=list)
+    """The analyte selection kept each of `observations` for, in the same order (issue 17: decided once, here)."""
     statements: list[MedicationStatement] = field(default_factory=list)
     requests: list[MedicationRequest] = field(default_factory=list)
     dispenses: list[MedicationDispense] = field(default_factory=list)
@@ -110,6 +112,7 @@ def parse_record(
 
 _RECORD_LISTS = (
     "observations",
+    "lab_analytes",
     "statements",
     "requests",
     "dispenses",
@@ -194,14 +197,13 @@ def parse_prefetch(prefetched: Prefetched, knowledge: Knowledge, selection: Sele
         )
     for analyte, candidates in labs.items():
         units = knowledge.labs.analytes[analyte].normalised_units
-        _add_newest_usable(parser, record, candidates, units, selection.max_candidates if selection else None)
+        limit = selection.max_candidates if selection else None
+        _add_newest_usable(parser, record, analyte, candidates, units, limit)
     return PrefetchPart(record, raw_medications, tuple(checks))
 
 
 def _raw_date(raw: dict[str, Any]) -> datetime | None:
-    period = raw.get("effectivePeriod")
-    start = period.get("start") if isinstance(period, dict) else None
-    return to_datetime(raw.get("effectiveDateTime") or raw.get("effectiveInstant") or start or raw.get("issued"))
+    return to_datetime(observation_time(raw))
 
 
 def _usable_quantity(raw: dict[str, Any], units: dict[str, float]) -> bool:
@@ -213,7 +215,12 @@ Candidate = tuple[datetime | None, dict[str, Any], str]
 
 
 def _add_newest_usable(
-    parser: _Parser, record: ParsedRecord, candidates: list[Candidate], units: dict[str, float], limit: int | None
+    parser: _Parser,
+    record: ParsedRecord,
+    analyte: str,
+    candidates: list[Candidate],
+    units: dict[str, float],
+    limit: int | None,
 ) -> None:
     """Validate newest first, until one the facts step can use: older results would never be read.
 
@@ -229,15 +236,13 @@ def _add_newest_usable(
         if limit is not None and examined >= limit:
             break
         examined += 1
-        before = len(record.observations)
-        parser.add(record.observations, Observation, raw, where)
-        if len(record.observations) > before and _usable_quantity(raw, units):
+        if _add_lab(parser, record, analyte, raw, where) and _usable_quantity(raw, units):
             break
     for raw, where in undated:
         if limit is not None and examined >= limit:
             break
         examined += 1
-        parser.add(record.observations, Observation, raw, where)
+        _add_lab(parser, record, analyte, raw, where)
     if examined < len(candidates) and limit is not None and examined >= limit:
         first = candidates[0][2]
         record.reports.append(
@@ -248,6 +253,16 @@ def _add_newest_usable(
                 f"(VITDMG_MAX_LAB_CANDIDATES={limit})",
             )
         )
+
+
+def _add_lab(parser: _Parser, record: ParsedRecord, analyte: str, raw: dict[str, Any], where: str) -> bool:
+    """Validate one result and keep the analyte it was selected for beside it; False if it was left out."""
+    before = len(record.observations)
+    parser.add(record.observations, Observation, raw, where)
+    if len(record.observations) == before:
+        return False
+    record.lab_analytes.append(analyte)
+    return True
 
 
 def _concept_parts(concept: Any) -> tuple[list[Coding], list[str]]:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cds_service.fhir._dates import observation_time
 from cds_service.fhir.client import FHIR_JSON
 from cds_service.fhir.prefetch import render_template
 
@@ -30,11 +31,7 @@ def _reference_id(resource: dict[str, Any]) -> str | None:
 
 
 def _effective(resource: dict[str, Any]) -> str:
-    period = resource.get("effectivePeriod")
-    start = period.get("start") if isinstance(period, dict) else None
-    return str(
-        resource.get("effectiveDateTime") or resource.get("effectiveInstant") or start or resource.get("issued") or ""
-    )
+    return str(observation_time(resource) or "")
 
 
 def search(resources: list[dict[str, Any]], resource_type: str, params: dict[str, str]) -> list[dict[str, Any]]:

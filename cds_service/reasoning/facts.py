@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from cds_service.fhir._dates import DAYS_PER_MONTH, age_months, age_years, duration_days, to_datetime
+from cds_service.fhir._dates import DAYS_PER_MONTH, age_months, age_years, duration_days, observation_time, to_datetime
 from cds_service.fhir._lab_values import LabValue, interval_ends, read_value, unit_factor
 from cds_service.fhir.parsing import ParsedRecord
 from cds_service.knowledge.loader import LOINC, SNOMED, DispenseUse, Knowledge, MedicationClass
@@ -158,24 +158,10 @@ def _lab_facts(record: ParsedRecord, knowledge: Knowledge, ctx: EvaluationContex
     latest: dict[str, _Lab] = {}
     seen: set[str] = set()
     defaults = knowledge.profiles.common.get("reference_range_defaults", {})
-    for obs in record.observations:
+    # the analyte each result was selected for (parsing decides it once), its time in the one reading order
+    for obs, analyte in zip(record.observations, record.lab_analytes, strict=True):
         ref = f"Observation/{obs.id}"
-        analyte = next(
-            (
-                knowledge.loinc_index[c.code]
-                for c in (obs.code.coding or [])
-                if c.system == LOINC and c.code in knowledge.loinc_index
-            ),
-            None,
-        )
-        if analyte is None:
-            continue
-        when = to_datetime(
-            obs.effectiveDateTime
-            or obs.effectiveInstant
-            or (obs.effectivePeriod.start if obs.effectivePeriod else None)
-            or obs.issued
-        )
+        when = to_datetime(observation_time(obs))
         if when is None:
             facts.reports.append(Report("facts", ref, "no effective date or issued time; left out"))
             continue

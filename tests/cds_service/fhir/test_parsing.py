@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.fhir.parsing import parse_record
@@ -114,3 +115,37 @@ def test_medication_outside_the_rules_classes_is_not_validated(knowledge: Knowle
     assert [(r.where, r.reason) for r in record.reports] == [
         ("medication", "1 current medication(s) matched none of the rules' classes by code, name or brand")
     ]
+
+
+def test_each_result_keeps_the_analyte_selection_chose_it_for(knowledge: Knowledge) -> None:
+    """Issue 17: parsing decides a result's analyte once and the facts step reads that decision, not its own.
+
+    The results of nl-ppi-low-mg, each beside the analyte it was selected for, in the same order.
+    """
+    record = parse_record(_prefetched(load_record("nl-ppi-low-mg")), {}, knowledge)
+    assert len(record.lab_analytes) == len(record.observations)
+    assert dict(zip((o.id for o in record.observations), record.lab_analytes, strict=True)) == {
+        "nl-1-mg": "mg",
+        "nl-1-vitd": "vitd25",
+        "nl-1-egfr": "egfr",
+    }
+
+
+def test_an_observation_is_dated_in_one_order_whether_raw_or_validated() -> None:
+    """Issue 17: effectiveDateTime, effectiveInstant, effectivePeriod.start, issued: one function reads both forms."""
+    from fhir.resources.R4B.observation import Observation
+
+    from cds_service.fhir._dates import observation_time, to_datetime
+
+    base = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    shapes = [
+        {"effectiveDateTime": "2026-10-01T08:00:00+02:00", "issued": "2026-10-03T08:00:00+00:00"},
+        {"effectivePeriod": {"start": "2026-10-01T06:00:00+00:00"}, "issued": "2026-10-03T08:00:00+00:00"},
+        {"effectiveInstant": "2026-10-01T06:00:00+00:00", "issued": "2026-10-03T08:00:00+00:00"},
+        {"issued": "2026-10-01T06:00:00+00:00"},
+    ]
+    for shape in shapes:
+        raw = {**base, **shape}
+        read = to_datetime(observation_time(raw))
+        assert read == datetime(2026, 10, 1, 6, tzinfo=UTC)
+        assert to_datetime(observation_time(Observation.model_validate(raw))) == read
