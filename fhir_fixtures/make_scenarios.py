@@ -2783,12 +2783,30 @@ def build_review3() -> None:
     p = "sg-nl-r3-01"
     scenario(
         "sg-nl-r3-mgso4-iv-preeclampsia-mg-high",
-        "Magnesium sulfate IV in use (severe pre-eclampsia) and magnesium 2.4 mmol/L above the lab's range: "
-        "information to dose by level and response (review R1: before, a warning to stop it).",
+        "Magnesium sulfate IV in use, severe pre-eclampsia on record, magnesium 2.4 mmol/L above the lab's range: "
+        "information to dose by level and response (reviews R1/Q3: before, a warning to stop it).",
         "patient-view",
-        [patient(p, "1996-05-05"), mg(p, 2.4), egfr(p, 95), *iv_use(p)],
-        {"mg-high": "info"},
-        ["mg-deficiency", "renal-caution-mg"],
+        [
+            patient(p, "1996-05-05"),
+            mg(p, 2.4),
+            egfr(p, 95),
+            condition(p, SCT, "46764007", "Ernstige pre-eclampsie"),
+            *iv_use(p),
+        ],
+        {"mg-high-parenteral": "info"},
+        ["mg-high", "mg-deficiency", "renal-caution-mg"],
+        pid=p,
+        shaped_on=NL,
+    )
+    p = "sg-nl-r3-04"
+    scenario(
+        "sg-nl-r3-mgso4-iv-no-diagnosis-mg-high",
+        "The same infusion and level with no (pre-)eclampsia on record (a 76-year-old man): a warning to reconsider "
+        "the dose, still without a one-click cancel (review Q3).",
+        "patient-view",
+        [patient(p, "1950-05-05"), mg(p, 2.4), egfr(p, 95), *iv_use(p)],
+        {"mg-high-parenteral": "warning"},
+        ["mg-high"],
         pid=p,
         shaped_on=NL,
     )
@@ -2801,9 +2819,31 @@ def build_review3() -> None:
         "order-sign",
         [patient("sg-nl-r3-03", "1970-01-01"), mg("sg-nl-r3-03", 0.55), egfr("sg-nl-r3-03", 75)],
         {},
-        ["mg-parenteral-renal", "mg-dose-above-ul", "mg-high"],
+        ["mg-parenteral-renal", "mg-dose-above-ul", "mg-high", "mg-high-parenteral"],
         pid="sg-nl-r3-03",
         drafts=[order],
+        shaped_on=NL,
+    )
+    laxative = [{"system": ATC, "code": "A06AD02", "display": "MAGNESIUMOXIDE 500MG TABLET"}]
+    infusion = draft_med("sg-nl-r3-05", mgso4, "MAGNESIUMSULFAAT INFUSIEVLOEISTOF 100MG/ML", (2, "g", "g"))
+    infusion["dosageInstruction"] = [{**d, "route": intravenous} for d in infusion["dosageInstruction"]]
+    oral = draft_med("sg-nl-r3-05", laxative, "MAGNESIUMOXIDE 500MG TABLET", (500, "mg", "mg"))
+    oral["id"] = "sg-nl-r3-05-oral"
+    scenario(
+        "sg-nl-r3-mgso4-iv-and-laxative-signed-mg-high",
+        "A magnesium sulfate infusion and a magnesium oxide laxative signed together with magnesium 2.4 mmol/L: the "
+        "oral product's card cancels the laxative only; the infusion has its own card without a cancel (review Q1).",
+        "order-sign",
+        [
+            patient("sg-nl-r3-05", "1996-05-05"),
+            mg("sg-nl-r3-05", 2.4),
+            egfr("sg-nl-r3-05", 95),
+            condition("sg-nl-r3-05", SCT, "398254007", "Pre-eclampsie"),
+        ],
+        {"mg-high": "warning", "mg-high-parenteral": "info"},
+        [],
+        pid="sg-nl-r3-05",
+        drafts=[infusion, oral],
         shaped_on=NL,
     )
     p = "sg-nl-r3-02"

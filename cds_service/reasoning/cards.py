@@ -119,7 +119,10 @@ def _render(
     if variant.advice[loc].startswith("{"):
         advice = advice[:1].upper() + advice[1:]
     lines = [advice, "", f"**{common.headings['why'][loc]}**"]
-    lines += [f"- {line}" for line in dict.fromkeys(_describe(e, knowledge, loc) for e in why)]  # once each (R16)
+    # once each (R16), and a draft order once: as the order, not again as medication in the same session (Q8)
+    ordered = {e.reference for e in why if e.kind == "order"}
+    shown = [e for e in why if not (e.kind == "med" and e.reference in ordered)]
+    lines += [f"- {line}" for line in dict.fromkeys(_describe(e, knowledge, loc) for e in shown)]
     chosen = str(intent.fields["variant"])
     cited = [knowledge.citations[c] for c in knowledge.card_citations(definition, ctx.profile, chosen)]
     lines += ["", f"**{common.headings['sources'][loc]}**"]

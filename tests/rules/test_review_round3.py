@@ -10,20 +10,65 @@ from __future__ import annotations
 import pytest
 
 from cds_service.knowledge.loader import Knowledge
+from cds_service.offline.evaluation import Evaluator
 from cds_service.reasoning.engine import RuleEngine
+from cds_service.settings import Settings
+from tests.fhir_server import FIXTURES
 
-from ._sketch import Fact, flat, lab, med, order, patient
+from ._sketch import Fact, cond, flat, lab, med, order, patient
 from .test_catalog import ORD, PV
 
 ADULT = patient(30)
 HIGH_MG = lab("mg", 2.4, "high")
 LOW_MG = lab("mg", 0.55, "low")
 CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
-    # R1: magnesium sulfate IV with a high magnesium (pre-eclampsia aims high): advice, no "stop", no cancel
-    ("iv-order-mg-high", ORD, flat(order("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90)), "mg-high", {"parenteral"}),
+    # R1, Q1-Q3: magnesium sulfate IV with a high magnesium has a card of its own, never with a cancel; with
+    # (pre-)eclampsia on record the high level is intended (information), otherwise or with reduced kidney
+    # function a warning
+    (
+        "iv-order-mg-high-pre-eclampsia",
+        ORD,
+        flat(order("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90), cond("pre-eclampsia")),
+        "mg-high-parenteral",
+        {"pre-eclampsia"},
+    ),
+    (
+        "iv-order-mg-high",
+        ORD,
+        flat(order("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90)),
+        "mg-high-parenteral",
+        {"default"},
+    ),
+    ("iv-order-not-mg-high-card", ORD, flat(order("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90)), "mg-high", set()),
     ("oral-order-mg-high", ORD, flat(order("mg-supplement", 250), HIGH_MG, ADULT), "mg-high", {"order"}),
-    ("iv-order-mg-normal", ORD, flat(order("mg-parenteral"), lab("mg", 0.9, "normal"), ADULT), "mg-high", set()),
-    ("pv-iv-mg-high", PV, flat(med("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90)), "mg-high", {"parenteral"}),
+    (
+        "iv-order-mg-normal",
+        ORD,
+        flat(order("mg-parenteral"), lab("mg", 0.9, "normal"), ADULT),
+        "mg-high-parenteral",
+        set(),
+    ),
+    (
+        "pv-iv-mg-high-pre-eclampsia-egfr-50",
+        PV,
+        flat(med("mg-parenteral"), lab("mg", 3.0, "high"), ADULT, lab("egfr", 50), cond("pre-eclampsia")),
+        "mg-high-parenteral",
+        {"renal"},
+    ),
+    (
+        "pv-iv-egfr-50-no-oral-renal-card",
+        PV,
+        flat(med("mg-parenteral"), lab("mg", 3.0, "high"), ADULT, lab("egfr", 50), cond("pre-eclampsia")),
+        "renal-caution-mg",
+        {"moderate"},
+    ),
+    (
+        "pv-iv-mg-high",
+        PV,
+        flat(med("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90)),
+        "mg-high-parenteral",
+        {"default"},
+    ),
     ("pv-oral-mg-high", PV, flat(med("mg-supplement"), HIGH_MG, ADULT, lab("egfr", 90)), "mg-high", {"on-magnesium"}),
     (
         "pv-oral-and-iv-mg-high",
@@ -32,6 +77,8 @@ CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
         "mg-high",
         {"on-magnesium"},
     ),
+    # Q4: a child still low after IV magnesium gets the child text, not the adult replacement text
+    ("pv-child-low-after-iv", PV, flat(med("mg-parenteral"), LOW_MG, patient(6)), "mg-deficiency", {"child"}),
     # R3: still low after IV magnesium: not the "no second product, adherence" text of an oral supplement
     ("pv-low-after-iv", PV, flat(med("mg-parenteral"), LOW_MG, ADULT), "mg-deficiency", {"after-parenteral"}),
     ("pv-low-on-oral", PV, flat(med("mg-laxative"), LOW_MG, ADULT), "mg-deficiency", {"on-supplement"}),
@@ -71,9 +118,16 @@ CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
         set(),
     ),
     (
-        "thiazide-ca-high-with-calcium",
+        "thiazide-ca-high-with-calcium",  # Q5: the contraindication and cancel with a calcium product too
         ORD,
         flat(order("thiazide-diuretic"), med("calcium-supplement"), lab("ca", 2.7, "high")),
+        "thiazide-hypercalcaemia",
+        {"order-calcium-high"},
+    ),
+    (
+        "calcium-ordered-thiazide-in-use-ca-high",  # the calcium product ordered: the combination's warning
+        ORD,
+        flat(order("calcium-supplement"), med("thiazide-diuretic"), lab("ca", 2.7, "high")),
         "thiazide-hypercalcaemia",
         {"high"},
     ),
@@ -99,7 +153,23 @@ def test_variant_at_boundary(
 
 
 def test_parenteral_magnesium_gets_no_cancel_and_no_stop(knowledge: Knowledge) -> None:
-    """R1: the card for IV magnesium with a high level offers no one-click cancel and does not say "stop"."""
-    variant = knowledge.cards["mg-high"].variants["parenteral"]
-    assert not [s for s in variant.suggestions if s.kind == "delete-order"]
-    assert "stop" not in variant.summary["nl"].lower() and "stop" not in variant.summary["en"].lower()
+    """R1/Q1: no variant of the IV magnesium card offers a one-click cancel or says "stop" in its summary."""
+    for name, variant in knowledge.cards["mg-high-parenteral"].variants.items():
+        assert not [s for s in variant.suggestions if s.kind == "delete-order"], name
+        assert "stop" not in variant.summary["nl"].lower() and "stop" not in variant.summary["en"].lower(), name
+
+
+async def test_a_cancel_for_oral_magnesium_never_deletes_the_infusion(knowledge: Knowledge) -> None:
+    """Q1 (unsafe): an infusion and a laxative signed together with a high magnesium; the oral product's card cancels
+    the laxative only, and nothing cancels the infusion."""
+    evaluator = Evaluator(Settings(auth="disabled"), knowledge)
+    scenario = FIXTURES / "scenarios" / "sg-nl-r3-mgso4-iv-and-laxative-signed-mg-high" / "request.json"
+    evaluation = await evaluator.evaluate(scenario)
+    deleted = [
+        action["resourceId"]
+        for card in evaluation.cards
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion.get("actions", [])
+        if action["type"] == "delete"
+    ]
+    assert deleted == ["MedicationRequest/sg-nl-r3-05-oral"]

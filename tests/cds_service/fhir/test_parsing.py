@@ -137,8 +137,8 @@ def test_an_observation_is_dated_in_one_order_whether_raw_or_validated() -> None
 
     from cds_service.fhir._dates import observation_time, to_datetime
 
-    base = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
-    shapes = [
+    base: dict[str, Any] = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    shapes: list[dict[str, Any]] = [
         {"effectiveDateTime": "2026-10-01T08:00:00+02:00", "issued": "2026-10-03T08:00:00+00:00"},
         {"effectivePeriod": {"start": "2026-10-01T06:00:00+00:00"}, "issued": "2026-10-03T08:00:00+00:00"},
         {"effectiveInstant": "2026-10-01T06:00:00+00:00", "issued": "2026-10-03T08:00:00+00:00"},
