@@ -398,10 +398,16 @@ def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[st
         if e.dose_reason is not None:
             text = reasons.get(e.dose_reason, reasons.get("other", {})).get(loc, e.dose_reason)
             values["reason"] = values["reason_short"] = text
+    for e in why:
+        if e.kind == "vitd-total-unknown" and e.dose_reason is not None:  # which product's dose, and why (R8)
+            reason = reasons.get(e.dose_reason, reasons.get("other", {})).get(loc, e.dose_reason)
+            values["reason"] = values["reason_short"] = reason
+            values["product"] = _product_name(e, knowledge, loc)
     if "reason" not in values and "other" in reasons:
         values["reason"] = values["reason_short"] = reasons["other"][loc]
     values.setdefault("single", "?")
     values.setdefault("order_name", "?")
+    values.setdefault("product", "?")
     return values
 
 
@@ -672,6 +678,10 @@ def _describe(e: Evidence, knowledge: Knowledge, loc: str) -> str:
             f"{'vitamine D uit alle producten samen' if nl else 'vitamin D from all products together'}: "
             f"{_number(e.value, loc)} µg/{'dag' if nl else 'day'} ({products})"
         )
+    if e.kind == "vitd-total-unknown":
+        products = ", ".join(e.derived_from)
+        together = "vitamine D uit alle producten samen" if nl else "vitamin D from all products together"
+        return f"{together}: {'niet te berekenen' if nl else 'not computable'} ({products})"
     if e.kind == "order" and e.analyte:
         return f"{'aanvraag' if nl else 'order'}: {_order_label(e, knowledge, loc)}{ref}"
     if e.kind == "condition" and e.med_class:

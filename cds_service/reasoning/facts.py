@@ -731,6 +731,17 @@ def _vitd_total(
             )
         except DoseError as error:
             facts.reports.append(Report("facts", ref, f"total vitamin D not computed: {match.name}: {error}"))
+            # said on a card too, not only in the report (review R8): the sum was not checked, and why
+            facts.add(
+                {"kind": "vitd-total-unknown", "products": len(by_ref)},
+                Evidence(
+                    "vitd-total-unknown",
+                    derived_from=list(by_ref),
+                    med_class=knowledge.daily_total_class,
+                    name=match.name,
+                    dose_reason=error.code,
+                ),
+            )
             return
         if dose.per_day is None:
             continue  # a one-off dose is not daily intake

@@ -86,6 +86,14 @@ def golden_evidence(code: str = "", profile: str = "nl-be") -> FactSet:
         "vitd-total", value=140.0, unit="ug", derived_from=["MedicationStatement/a", "MedicationRequest/o"]
     )
     facts.evidence["missing"] = Evidence("lab-missing", analyte="mg")
+    if code == "dose-not-checked":  # a total that cannot be computed: which product, and why (review R8)
+        facts.evidence["total-unknown"] = Evidence(
+            "vitd-total-unknown",
+            derived_from=["MedicationStatement/a", "MedicationRequest/o"],
+            med_class="vitd-native",
+            name="calciumcarbonaat/colecalciferol",
+            dose_reason="schedule",
+        )
     return facts
 
 

@@ -73,6 +73,9 @@ def _evidence() -> FactSet:
     facts.evidence["total"] = Evidence(
         "vitd-total", value=140.0, unit="ug", derived_from=["MedicationStatement/a", "MedicationRequest/o"]
     )
+    facts.evidence["total-unknown"] = Evidence(  # review R8: the product whose dose kept the total unknown
+        "vitd-total-unknown", derived_from=["MedicationStatement/a"], med_class="vitd-native", dose_reason="schedule"
+    )
     return facts
 
 

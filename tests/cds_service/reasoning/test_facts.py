@@ -442,3 +442,15 @@ def test_a_dispense_without_a_date_is_reported_not_used(knowledge: Knowledge) ->
     assert [(r.where, r.reason) for r in facts.reports] == [
         ("MedicationDispense/dispense-no-date", "no hand-over date: whether it is still taken cannot be told; left out")
     ]
+
+
+def test_a_total_that_cannot_be_computed_is_a_fact_not_only_a_report(knowledge: Knowledge) -> None:
+    """Review R8: Calci-Chew D3 in use with no dosage and colecalciferol 4,000 IE ordered: the total is not
+    computable, which the rules see (a card says the sum was not checked) besides the report."""
+    facts = facts_for(
+        knowledge, [one("draft-doses", "total-unknown-calci-chew")], drafts=[one("draft-doses", "total-unknown-draft")]
+    )
+    (unknown,) = [f for f in facts.facts if f["kind"] == "vitd-total-unknown"]
+    assert unknown["products"] == 2
+    assert not [f for f in facts.facts if f["kind"] == "vitd-total"]
+    assert any("total vitamin D not computed" in r.reason for r in facts.reports)
