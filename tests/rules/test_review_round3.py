@@ -118,11 +118,11 @@ CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
         set(),
     ),
     (
-        "thiazide-ca-high-with-calcium",  # Q5: the contraindication and cancel with a calcium product too
+        "thiazide-ca-high-with-calcium",  # Q5/S5: the contraindication and cancel, and the calcium product named
         ORD,
         flat(order("thiazide-diuretic"), med("calcium-supplement"), lab("ca", 2.7, "high")),
         "thiazide-hypercalcaemia",
-        {"order-calcium-high"},
+        {"order-calcium-high-with-calcium"},
     ),
     (
         "calcium-ordered-thiazide-in-use-ca-high",  # the calcium product ordered: the combination's warning
