@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from fastapi.responses import JSONResponse
 
 from bench import scenarios
 from cds_service.api.limits import check_shape, load_json
-from cds_service.cdshooks.models import CDSResponse, wire_json
+from cds_service.cdshooks.models import CDSRequest, CDSResponse, wire_json
 from cds_service.fhir import parsing
 from cds_service.fhir.prefetch import resolve_prefetch
 from cds_service.knowledge.loader import hook_group, load_knowledge
@@ -59,6 +60,19 @@ def _timed(step: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     for _ in range(repeat):
         result = step()
     return (time.thread_time() - started) / repeat * 1e6, result
+
+
+def _context(request: CDSRequest, settings: Settings, now: datetime) -> EvaluationContext:
+    """The facts step's context for `request`, as the service builds it (`invocation._evaluate`)."""
+    selections = request.context.get("selections")
+    return EvaluationContext(
+        request.hook,
+        settings.profile,
+        now,
+        settings.lookback_status_months,
+        settings.lookback_chemistry_months,
+        tuple(selections) if isinstance(selections, list) else None,
+    )
 
 
 def profile(body: dict[str, Any], service_id: str, repeat: int = 100) -> dict[str, Any]:
@@ -93,15 +107,7 @@ def profile(body: dict[str, Any], service_id: str, repeat: int = 100) -> dict[st
         total, record = _timed(lambda: parsing.parse_record(prefetched, request.context, knowledge, selection), repeat)
         steps["validation"], _ = _timed(lambda: [m.model_validate(d) for m, d in validated], repeat)
         steps["selection"] = max(0.0, total - steps["validation"])
-        selections = request.context.get("selections")
-        ctx = EvaluationContext(
-            request.hook,
-            settings.profile,
-            now,
-            settings.lookback_status_months,
-            settings.lookback_chemistry_months,
-            tuple(selections) if isinstance(selections, list) else None,
-        )
+        ctx = _context(request, settings, now)
         steps["facts"], facts = _timed(lambda: build_facts(record, knowledge, ctx), repeat)
         group = hook_group(request.hook)
         steps["rules (durable-rules)"], derived = _timed(
@@ -169,16 +175,7 @@ def rotated_profile(bodies: list[dict[str, Any]], service_id: str, rounds: int =
                 record = timed(
                     "selection + validation", parsing.parse_record, prefetched, request.context, knowledge, selection
                 )
-                selections = request.context.get("selections")
-                ctx = EvaluationContext(
-                    request.hook,
-                    settings.profile,
-                    now,
-                    settings.lookback_status_months,
-                    settings.lookback_chemistry_months,
-                    tuple(selections) if isinstance(selections, list) else None,
-                )
-                facts = timed("facts", build_facts, record, knowledge, ctx)
+                facts = timed("facts", build_facts, record, knowledge, _context(request, settings, now))
                 group = hook_group(request.hook)
                 engine = evaluator.engine
                 derived = timed("rules (durable-rules)", engine.evaluate, group, settings.profile, facts.facts)
