@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict
+
+from cds_service.reasoning.engine import RuleEngine
 
 _ids = itertools.count()
 Fact = dict[str, Any]
@@ -195,3 +198,27 @@ def load_cases(rules_dir: Path) -> list[CatalogCase]:
             expect = None if case.expect == "none" else case.expect
             out.append(CatalogCase(code, case.id, case.hook, case.profile, facts, expect))
     return out
+
+
+Variant = tuple[str, str, list[Fact], str, set[str]]
+"""A review round's case: its id, the hook group, the facts, the card's code, the variants expected (none: quiet)."""
+
+
+def variant_test(cases: list[Variant]) -> Callable[..., None]:
+    """A review round's boundary test over its cases: the variants of each card shown under nl-be.
+
+    Its module provides the `engine` fixture (nl-be) and names the test `test_variant_at_boundary`.
+    """
+
+    @pytest.mark.parametrize(("case", "group", "facts", "code", "variants"), cases, ids=[c[0] for c in cases])
+    def test_variant_at_boundary(
+        engine: RuleEngine, case: str, group: str, facts: list[Fact], code: str, variants: set[str]
+    ) -> None:
+        shown = {
+            str(d.fields["variant"])
+            for d in engine.evaluate(group, "nl-be", facts)
+            if d.kind == "card" and d.fields["code"] == code
+        }
+        assert shown == variants
+
+    return test_variant_at_boundary

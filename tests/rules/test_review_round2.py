@@ -12,11 +12,11 @@ import pytest
 from cds_service.knowledge.loader import Knowledge
 from cds_service.reasoning.engine import RuleEngine
 
-from ._sketch import Fact, cond, flat, lab, med, order, patient
+from ._sketch import Variant, cond, flat, lab, med, order, patient, variant_test
 from .test_catalog import ORD, PV
 
 ADULT = patient(45)
-CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
+CASES: list[Variant] = [
     # F03/F04/F05: no one-click vitamin D start for granulomatous disease, eGFR < 30, children
     ("def-adult-start", PV, flat(lab("vitd25", 20), ADULT), "vitd-deficiency", {"default"}),
     ("def-child-17y11m", PV, flat(lab("vitd25", 20), patient(215 / 12)), "vitd-deficiency", {"child"}),
@@ -283,13 +283,4 @@ def engine(knowledge: Knowledge) -> RuleEngine:
     return RuleEngine(knowledge, ["nl-be"])
 
 
-@pytest.mark.parametrize(("case", "group", "facts", "code", "variants"), CASES, ids=[c[0] for c in CASES])
-def test_variant_at_boundary(
-    engine: RuleEngine, case: str, group: str, facts: list[Fact], code: str, variants: set[str]
-) -> None:
-    shown = {
-        str(d.fields["variant"])
-        for d in engine.evaluate(group, "nl-be", facts)
-        if d.kind == "card" and d.fields["code"] == code
-    }
-    assert shown == variants
+test_variant_at_boundary = variant_test(CASES)

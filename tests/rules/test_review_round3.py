@@ -15,13 +15,13 @@ from cds_service.reasoning.engine import RuleEngine
 from cds_service.settings import Settings
 from tests.fhir_server import FIXTURES
 
-from ._sketch import Fact, cond, flat, lab, med, order, patient
+from ._sketch import Variant, cond, flat, lab, med, order, patient, variant_test
 from .test_catalog import ORD, PV
 
 ADULT = patient(30)
 HIGH_MG = lab("mg", 2.4, "high")
 LOW_MG = lab("mg", 0.55, "low")
-CASES: list[tuple[str, str, list[Fact], str, set[str]]] = [
+CASES: list[Variant] = [
     # R1, Q1-Q3: magnesium sulfate IV with a high magnesium has a card of its own, never with a cancel; with
     # (pre-)eclampsia on record the high level is intended (information), otherwise or with reduced kidney
     # function a warning
@@ -140,16 +140,7 @@ def engine(knowledge: Knowledge) -> RuleEngine:
     return RuleEngine(knowledge, ["nl-be"])
 
 
-@pytest.mark.parametrize(("case", "group", "facts", "code", "variants"), CASES, ids=[c[0] for c in CASES])
-def test_variant_at_boundary(
-    engine: RuleEngine, case: str, group: str, facts: list[Fact], code: str, variants: set[str]
-) -> None:
-    shown = {
-        str(d.fields["variant"])
-        for d in engine.evaluate(group, "nl-be", facts)
-        if d.kind == "card" and d.fields["code"] == code
-    }
-    assert shown == variants
+test_variant_at_boundary = variant_test(CASES)
 
 
 def test_parenteral_magnesium_gets_no_cancel_and_no_stop(knowledge: Knowledge) -> None:
