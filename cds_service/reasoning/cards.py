@@ -393,7 +393,7 @@ def _dose_values(why: list[Evidence], knowledge: Knowledge, loc: str) -> dict[st
         if e.single_dose is not None:
             values["single"] = f"{_number(e.single_dose, loc)} {'µg' if e.unit == 'ug' else e.unit}"
             if e.unit == "ug":  # the prescriber wrote IU/IE: show both
-                iu = e.single_dose * float(knowledge.profiles.common["iu_per_ug"]["value"])
+                iu = _in_iu(e.single_dose, knowledge)
                 values["single"] += f" ({_number(iu, loc)} {'IE' if loc == 'nl' else 'IU'})"
         if e.dose_reason is not None:
             text = reasons.get(e.dose_reason, reasons.get("other", {})).get(loc, e.dose_reason)
@@ -545,7 +545,7 @@ def _mg_products(why: list[Evidence], knowledge: Knowledge, loc: str) -> str:
 def _dose_limit(
     order: Evidence, why: list[Evidence], profile: Profile, loc: str, knowledge: Knowledge
 ) -> tuple[float | None, str]:
-    """The upper level that applies at the patient's age, with the age band: "100 µg (4.000 IE) (vanaf 11 jaar)".
+    """The upper level that applies at the patient's age, with the age band: "100 µg = 4.000 IE (vanaf 11 jaar)".
 
     Which table is the dose's class's `upper_limit`; an order's or a total's evidence names the class.
     """
@@ -561,9 +561,13 @@ def _iu(ug: float, knowledge: Knowledge, loc: str, *, joined: bool = False) -> s
 
     " (4.000 IE)" after a dose; " = 4.000 IE" where brackets follow anyway (a limit and its age band).
     """
-    iu = ug * float(knowledge.profiles.common["iu_per_ug"]["value"])
-    text = f"{_dose_number(iu, loc)} {'IE' if loc == 'nl' else 'IU'}"
+    text = f"{_dose_number(_in_iu(ug, knowledge), loc)} {'IE' if loc == 'nl' else 'IU'}"
     return f" = {text}" if joined else f" ({text})"
+
+
+def _in_iu(ug: float, knowledge: Knowledge) -> float:
+    """Micrograms of vitamin D in international units, by the profiles' one factor (1 µg = 40 IU)."""
+    return ug * float(knowledge.profiles.common["iu_per_ug"]["value"])
 
 
 def _band_limit(
@@ -777,13 +781,23 @@ def _ingredient_name(e: Evidence, knowledge: Knowledge, loc: str) -> str:
     return name
 
 
-def _reclassed_from(e: Evidence, knowledge: Knowledge) -> list[MedicationClass]:
+def _reclassed_from(e: Evidence, knowledge: Knowledge) -> tuple[MedicationClass, ...]:
     """The classes whose products given by another route count as `e`'s class (`parenteral_as`).
 
     Their ingredients name the product: "magnesium sulfate" given IV is mg-parenteral, named by mg-supplement's
     ingredients (review R12).
     """
-    return [c for c in knowledge.medications.classes.values() if c.parenteral_as and c.parenteral_as == e.med_class]
+    return _reclass_sources(knowledge).get(e.med_class or "", ())
+
+
+@functools.lru_cache(maxsize=8)
+def _reclass_sources(knowledge: Knowledge) -> dict[str, tuple[MedicationClass, ...]]:
+    """Per class, the classes re-classed to it (`parenteral_as`): worked out once per knowledge, not per evidence."""
+    sources: dict[str, list[MedicationClass]] = {}
+    for med_class in knowledge.medications.classes.values():
+        if med_class.parenteral_as:
+            sources.setdefault(med_class.parenteral_as, []).append(med_class)
+    return {target: tuple(found) for target, found in sources.items()}
 
 
 def _lab_order(
