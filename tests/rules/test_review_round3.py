@@ -21,6 +21,7 @@ from .test_catalog import ORD, PV
 ADULT = patient(30)
 HIGH_MG = lab("mg", 2.4, "high")
 LOW_MG = lab("mg", 0.55, "low")
+TOXIC_MG = lab("mg", 5.0, "high")  # the magnesium sulfate label's 10 mEq/L (review S1)
 CASES: list[Variant] = [
     # R1, Q1-Q3: magnesium sulfate IV with a high magnesium has a card of its own, never with a cancel; with
     # (pre-)eclampsia on record the high level is intended (information), otherwise or with reduced kidney
@@ -132,6 +133,77 @@ CASES: list[Variant] = [
         {"high"},
     ),
     ("loop-ca-high", ORD, flat(order("loop-diuretic"), lab("ca", 2.7, "high")), "thiazide-hypercalcaemia", set()),
+    # S1, R3, R4, R8: each exclusion of the last rules at its boundary, the variant that speaks instead
+    (
+        "pv-iv-toxic-not-renal",
+        PV,
+        flat(med("mg-parenteral"), TOXIC_MG, ADULT, lab("egfr", 50)),
+        "mg-high-parenteral",
+        {"toxic"},
+    ),
+    (
+        "pv-iv-toxic-not-default",
+        PV,
+        flat(med("mg-parenteral"), TOXIC_MG, ADULT, lab("egfr", 90)),
+        "mg-high-parenteral",
+        {"toxic"},
+    ),
+    (
+        "pv-iv-below-toxic-default",
+        PV,
+        flat(med("mg-parenteral"), lab("mg", 4.99, "high"), ADULT, lab("egfr", 90)),
+        "mg-high-parenteral",
+        {"default"},
+    ),
+    (
+        "order-iv-renal",
+        ORD,
+        flat(order("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 50)),
+        "mg-high-parenteral",
+        {"renal"},
+    ),
+    (
+        "order-iv-renal-pre-eclampsia",
+        ORD,
+        flat(order("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 50), cond("pre-eclampsia")),
+        "mg-high-parenteral",
+        {"renal"},
+    ),
+    (
+        "order-iv-toxic-renal",
+        ORD,
+        flat(order("mg-parenteral"), TOXIC_MG, ADULT, lab("egfr", 50)),
+        "mg-high-parenteral",
+        {"toxic"},
+    ),
+    (
+        "pv-low-after-iv-egfr-29.9",
+        PV,
+        flat(med("mg-parenteral"), LOW_MG, ADULT, lab("egfr", 29.9)),
+        "mg-deficiency",
+        {"renal"},
+    ),
+    (
+        "pv-low-after-iv-egfr-30",
+        PV,
+        flat(med("mg-parenteral"), LOW_MG, ADULT, lab("egfr", 30)),
+        "mg-deficiency",
+        {"after-parenteral"},
+    ),
+    (
+        "iv-no-egfr-ckd-coded",
+        ORD,
+        flat(order("mg-parenteral"), {"kind": "lab-missing", "analyte": "egfr"}, cond("ckd-g4-g5")),
+        "mg-parenteral-renal",
+        {"order-severe"},
+    ),
+    (
+        "total-unknown-vitd-order",
+        ORD,
+        flat(order("vitd-native", 20), {"kind": "vitd-total-unknown", "products": 2}),
+        "dose-not-checked",
+        {"total-not-computed"},
+    ),
 ]
 
 
