@@ -2716,12 +2716,12 @@ def build_review3() -> None:
     p = "sg-nl-r3-01"
     scenario(
         "sg-nl-r3-mgso4-iv-preeclampsia-mg-high",
-        "Magnesium sulfate IV in use, severe pre-eclampsia on record, magnesium 2.4 mmol/L above the lab's range: "
-        "information to dose by level and response (reviews R1/Q3: before, a warning to stop it).",
+        "Magnesium sulfate IV in use, severe pre-eclampsia on record, magnesium 1.8 mmol/L above the lab's range but "
+        "not above the label's 4 mEq/L: information to dose by level and response (reviews R1/Q3/V1).",
         "patient-view",
         [
             patient(p, "1996-05-05"),
-            mg(p, 2.4),
+            mg(p, 1.8),
             egfr(p, 95),
             condition(p, SCT, "46764007", "Ernstige pre-eclampsie"),
             *iv_use(p),
@@ -2763,7 +2763,8 @@ def build_review3() -> None:
     scenario(
         "sg-nl-r3-mgso4-iv-and-laxative-signed-mg-high",
         "A magnesium sulfate infusion and a magnesium oxide laxative signed together with magnesium 2.4 mmol/L: the "
-        "oral product's card cancels the laxative only; the infusion has its own card without a cancel (review Q1).",
+        "oral product's card cancels the laxative only; the infusion has its own card, above the label's 4 mEq/L a "
+        "warning to check reflexes and breathing, without a cancel (reviews Q1, V1).",
         "order-sign",
         [
             patient("sg-nl-r3-05", "1996-05-05"),
@@ -2771,7 +2772,7 @@ def build_review3() -> None:
             egfr("sg-nl-r3-05", 95),
             condition("sg-nl-r3-05", SCT, "398254007", "Pre-eclampsie"),
         ],
-        {"mg-high": "warning", "mg-high-parenteral": "info"},
+        {"mg-high": "warning", "mg-high-parenteral": "warning"},
         [],
         pid="sg-nl-r3-05",
         drafts=[infusion, oral],

@@ -29,7 +29,7 @@ CASES: list[Variant] = [
     (
         "iv-order-mg-high-pre-eclampsia",
         ORD,
-        flat(order("mg-parenteral"), HIGH_MG, ADULT, lab("egfr", 90), cond("pre-eclampsia")),
+        flat(order("mg-parenteral"), lab("mg", 1.8, "high"), ADULT, lab("egfr", 90), cond("pre-eclampsia")),
         "mg-high-parenteral",
         {"pre-eclampsia"},
     ),
@@ -131,6 +131,28 @@ CASES: list[Variant] = [
         flat(order("calcium-supplement"), med("thiazide-diuretic"), lab("ca", 2.7, "high")),
         "thiazide-hypercalcaemia",
         {"high"},
+    ),
+    # V1: in pre-eclampsia above the label's 4 mEq/L (2.0 mmol/L) a warning to check reflexes and breathing
+    (
+        "pv-iv-pre-eclampsia-2.0",
+        PV,
+        flat(med("mg-parenteral"), lab("mg", 2.0, "high"), ADULT, lab("egfr", 90), cond("pre-eclampsia")),
+        "mg-high-parenteral",
+        {"pre-eclampsia"},
+    ),
+    (
+        "pv-iv-pre-eclampsia-2.01",
+        PV,
+        flat(med("mg-parenteral"), lab("mg", 2.01, "high"), ADULT, lab("egfr", 90), cond("pre-eclampsia")),
+        "mg-high-parenteral",
+        {"pre-eclampsia-reflexes"},
+    ),
+    (
+        "pv-iv-pre-eclampsia-4.99",
+        PV,
+        flat(med("mg-parenteral"), lab("mg", 4.99, "high"), ADULT, lab("egfr", 90), cond("pre-eclampsia")),
+        "mg-high-parenteral",
+        {"pre-eclampsia-reflexes"},
     ),
     ("loop-ca-high", ORD, flat(order("loop-diuretic"), lab("ca", 2.7, "high")), "thiazide-hypercalcaemia", set()),
     # S1, R3, R4, R8: each exclusion of the last rules at its boundary, the variant that speaks instead

@@ -43,7 +43,7 @@ DECIDED = [
     ("vitd-text-lt10-no-unit", "vitd25", {"vitd-status=deficient"}, "nl-be"),
     ("vitd-text-lt10-no-unit", "vitd25", {"vitd-status=deficient"}, "us-endocrine-2011"),
     ("mg-text-lt05-range", "mg", {"mg-low=yes", "mg-critical=yes"}, "nl-be"),
-    ("mg-gt2-range", "mg", {"mg-high=yes"}, "nl-be"),
+    ("mg-gt2-range", "mg", {"mg-high=yes", "mg-reflexes-decrease=yes"}, "nl-be"),  # ">2": above 2.0 mmol/L (V1)
     ("egfr-gt-60", "egfr", set(), "nl-be"),
     ("egfr-gt-90", "egfr", set(), "nl-be"),
     ("egfr-lt-15", "egfr", {"renal=g4-g5"}, "nl-be"),
